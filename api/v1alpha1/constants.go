@@ -1,0 +1,68 @@
+package v1alpha1
+
+// Condition types. They follow the kstatus convention that Flux, Argo CD and
+// `kubectl wait` understand.
+const (
+	// ConditionReady is True when Codat's connection matches the desired state.
+	ConditionReady = "Ready"
+	// ConditionReconciling is True while the operator is still acting or
+	// retrying a transient failure.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when only a person can unblock the object.
+	ConditionStalled = "Stalled"
+)
+
+// Condition reasons. Each is documented for users in docs/conditions.md.
+const (
+	ReasonLinked                = "Linked"
+	ReasonUnlinked              = "Unlinked"
+	ReasonAwaitingAuthorization = "AwaitingAuthorization"
+	ReasonDeauthorized          = "Deauthorized"
+	ReasonCreating              = "Creating"
+	ReasonAdopting              = "Adopting"
+	ReasonUnlinking             = "Unlinking"
+	ReasonAuthorizing           = "Authorizing"
+	ReasonDeleting              = "Deleting"
+	ReasonPaused                = "Paused"
+	ReasonProgressing           = "Progressing"
+
+	ReasonRateLimited      = "RateLimited"
+	ReasonCodatUnavailable = "CodatUnavailable"
+
+	ReasonCredentialsMissing         = "CredentialsMissing"
+	ReasonCredentialsRejected        = "CredentialsRejected"
+	ReasonCompanyNotFound            = "CompanyNotFound"
+	ReasonAccountLimit               = "AccountLimit"
+	ReasonConnectionNotFound         = "ConnectionNotFound"
+	ReasonPlatformMismatch           = "PlatformMismatch"
+	ReasonAlreadyOwned               = "AlreadyOwned"
+	ReasonAmbiguousCreate            = "AmbiguousCreate"
+	ReasonAuthorizationSecretMissing = "AuthorizationSecretMissing"
+	ReasonAuthorizationSecretInvalid = "AuthorizationSecretInvalid"
+	ReasonCodatRejected              = "CodatRejected"
+	ReasonDeletionBlocked            = "DeletionBlocked"
+)
+
+// Annotations.
+const (
+	// AnnotationPaused set to "true" stops all Codat calls for the object
+	// until it is removed or set to anything else.
+	AnnotationPaused = "codat.io/paused"
+
+	// AnnotationReconcileRequestedAt, set to any new value, makes the operator
+	// observe the connection now, whatever the poll interval.
+	AnnotationReconcileRequestedAt = "codat.io/reconcile-requested-at"
+
+	// AnnotationCreatePending is written by the operator, with an RFC 3339
+	// timestamp, before it asks Codat to create a connection, and removed once
+	// the connection's id is in status. A pass that finds it without an id
+	// recovers by listing instead of creating a duplicate. Users never set it.
+	AnnotationCreatePending = "codat.io/create-pending"
+)
+
+// Finalizer is held while deleting the object has work to do in Codat.
+const Finalizer = "codat.io/connection"
+
+// DefaultCredentialsKey is the key of the credentials Secret that holds the
+// API key when spec.credentialsRef.key is empty.
+const DefaultCredentialsKey = "apiKey"

@@ -1,0 +1,202 @@
+// Command manager runs the codat-operator: the CodatConnection controller in
+// a controller-runtime manager, with health probes, secure metrics and
+// leader election.
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+	"github.com/codat-operator/codat-operator/internal/codatclient"
+	"github.com/codat-operator/codat-operator/internal/controller"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+type options struct {
+	metricsAddr, probeAddr, metricsCertPath string
+	secureMetrics, enableHTTP2             bool
+	leaderElect                            bool
+	leaderElectionNamespace                string
+
+	codatBaseURL       string
+	defaultCredentials string
+	requestsPerSecond  float64
+	burst              int
+	requestTimeout     time.Duration
+	maxConcurrent      int
+	watchNamespaces    string
+	intervals          controller.Intervals
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.metricsAddr, "metrics-bind-address", "0", "Address of the metrics endpoint, e.g. :8443 (HTTPS) or :8080 (with --metrics-secure=false); 0 turns it off.")
+	flag.BoolVar(&o.secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS, authenticated and authorized through the API server.")
+	flag.StringVar(&o.metricsCertPath, "metrics-cert-path", "", "Folder with tls.crt and tls.key for the metrics server; empty generates a self-signed certificate.")
+	flag.BoolVar(&o.enableHTTP2, "enable-http2", false, "Serve metrics over HTTP/2 too (off by default: HTTP/2 Rapid Reset and Stream Cancellation).")
+	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
+	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles at a time.")
+	flag.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election Lease; empty is the namespace the manager runs in.")
+
+	flag.StringVar(&o.codatBaseURL, "codat-base-url", envOr("CODAT_BASE_URL", codatclient.DefaultBaseURL), "Base URL of Codat's API (env CODAT_BASE_URL).")
+	flag.StringVar(&o.defaultCredentials, "default-credentials-secret", os.Getenv("CODAT_DEFAULT_CREDENTIALS_SECRET"),
+		"Secret namespace/name whose key apiKey is the Codat API key of CodatConnections without spec.credentialsRef (env CODAT_DEFAULT_CREDENTIALS_SECRET). The environment variable CODAT_API_KEY, when set, is used instead.")
+	flag.Float64Var(&o.requestsPerSecond, "codat-requests-per-second", codatclient.DefaultRequestsPerSecond, "Requests per second to Codat, shared by all workers.")
+	flag.IntVar(&o.burst, "codat-burst", codatclient.DefaultBurst, "Requests to Codat allowed in a burst above the rate.")
+	flag.DurationVar(&o.requestTimeout, "codat-request-timeout", codatclient.DefaultTimeout, "Timeout of one request to Codat.")
+	flag.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", 4, "CodatConnections reconciled at the same time.")
+	flag.StringVar(&o.watchNamespaces, "watch-namespaces", os.Getenv("WATCH_NAMESPACES"), "Comma-separated namespaces to watch (env WATCH_NAMESPACES); empty watches all.")
+	flag.DurationVar(&o.intervals.PendingAuth, "pending-auth-poll-interval", controller.DefaultIntervals.PendingAuth, "First poll interval of a connection waiting for the business; it grows with the wait, up to --poll-interval.")
+	flag.DurationVar(&o.intervals.Settled, "poll-interval", controller.DefaultIntervals.Settled, "Poll interval of a connection in its desired state.")
+	flag.DurationVar(&o.intervals.BackoffBase, "retry-backoff-base", controller.DefaultIntervals.BackoffBase, "First wait after a transient failure (Codat unavailable); it doubles per failure.")
+	flag.DurationVar(&o.intervals.BackoffMax, "retry-backoff-max", controller.DefaultIntervals.BackoffMax, "Longest wait after transient failures.")
+	zapOpts := zap.Options{Development: false}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+
+	if err := run(o); err != nil {
+		ctrl.Log.Error(err, "manager exited")
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	log := ctrl.Log.WithName("setup")
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(codatv1.AddToScheme(scheme))
+
+	credentials, err := defaultCredentials(o.defaultCredentials)
+	if err != nil {
+		return err
+	}
+	codat, err := codatclient.New(codatclient.Options{
+		BaseURL:           o.codatBaseURL,
+		Timeout:           o.requestTimeout,
+		RequestsPerSecond: o.requestsPerSecond,
+		Burst:             o.burst,
+		UserAgentVersion:  version,
+	})
+	if err != nil {
+		return err
+	}
+
+	var tlsOpts []func(*tls.Config)
+	if !o.enableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	metricsOpts := metricsserver.Options{
+		BindAddress:   o.metricsAddr,
+		SecureServing: o.secureMetrics,
+		TLSOpts:       tlsOpts,
+		CertDir:       o.metricsCertPath,
+	}
+	if o.secureMetrics {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+
+	cacheOpts := cache.Options{}
+	if ns := splitList(o.watchNamespaces); len(ns) > 0 {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+		for _, n := range ns {
+			cacheOpts.DefaultNamespaces[n] = cache.Config{}
+		}
+		// The default credentials Secret lives in the operator's namespace.
+		if credentials.Secret.Namespace != "" {
+			cacheOpts.DefaultNamespaces[credentials.Secret.Namespace] = cache.Config{}
+		}
+	}
+
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsOpts,
+		HealthProbeBindAddress:  o.probeAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        "codat-operator.codat.io",
+		LeaderElectionNamespace: o.leaderElectionNamespace,
+		// Step down fast on SIGTERM so that a new leader takes over at once.
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         cacheOpts,
+		// Secrets are read on demand, never cached whole.
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+
+	r := &controller.Reconciler{
+		Client:      mgr.GetClient(),
+		APIReader:   mgr.GetAPIReader(),
+		Codat:       codat,
+		Recorder:    mgr.GetEventRecorder("codat-operator"),
+		Credentials: credentials,
+		Intervals:   o.intervals,
+	}
+	if err := r.SetupWithManager(mgr, crcontroller.Options{MaxConcurrentReconciles: o.maxConcurrent}); err != nil {
+		return fmt.Errorf("setting up the controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+
+	log.Info("starting the manager", "version", version, "codatBaseURL", o.codatBaseURL)
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// defaultCredentials reads CODAT_API_KEY, else parses --default-credentials-secret.
+func defaultCredentials(secret string) (controller.DefaultCredentials, error) {
+	if key := os.Getenv("CODAT_API_KEY"); key != "" {
+		return controller.DefaultCredentials{APIKey: codatclient.APIKey(key)}, nil
+	}
+	if secret == "" {
+		return controller.DefaultCredentials{}, nil
+	}
+	ns, name, ok := strings.Cut(secret, "/")
+	if !ok || ns == "" || name == "" {
+		return controller.DefaultCredentials{}, errors.New("--default-credentials-secret must be namespace/name")
+	}
+	return controller.DefaultCredentials{Secret: types.NamespacedName{Namespace: ns, Name: name}}, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}

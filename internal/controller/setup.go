@@ -1,0 +1,133 @@
+package controller
+
+import (
+	"context"
+	"maps"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+)
+
+const (
+	// indexConnectionID finds the object that manages a Codat connection.
+	indexConnectionID = "status.connectionId"
+	// indexSecretRefs finds the objects that read a Secret: by name for
+	// spec.credentialsRef and spec.authorization, and defaultCredentials for
+	// those that use the operator's default credentials.
+	indexSecretRefs = "spec.secretRefs"
+	// defaultCredentials is not a valid Secret name, so it cannot collide.
+	defaultCredentials = "@default-credentials"
+)
+
+// SetupWithManager registers the indexes and watches and starts the
+// controller with the given options (workers, rate limiter).
+func (r *Reconciler) SetupWithManager(mgr manager.Manager, opts controller.Options) error {
+	r.init()
+	ctx := context.Background()
+	indexer := mgr.GetFieldIndexer()
+	if err := indexer.IndexField(ctx, &codatv1.CodatConnection{}, indexConnectionID, func(o client.Object) []string {
+		if id := o.(*codatv1.CodatConnection).Status.ConnectionID; id != "" {
+			return []string{id}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(ctx, &codatv1.CodatConnection{}, indexSecretRefs, secretRefs); err != nil {
+		return err
+	}
+
+	return builder.ControllerManagedBy(mgr).
+		Named("codatconnection").
+		For(&codatv1.CodatConnection{}, builder.WithPredicates(changedByUser())).
+		// Only the metadata of Secrets is cached: a change to a referenced
+		// Secret's content bumps its resourceVersion, which is all the watch
+		// needs; contents are read on demand.
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.objectsReadingSecret)).
+		WithOptions(opts).
+		Complete(r)
+}
+
+func secretRefs(o client.Object) []string {
+	spec := o.(*codatv1.CodatConnection).Spec
+	var refs []string
+	if spec.CredentialsRef != nil {
+		refs = append(refs, spec.CredentialsRef.Name)
+	} else {
+		refs = append(refs, defaultCredentials)
+	}
+	if spec.Authorization != nil {
+		refs = append(refs, spec.Authorization.SecretRef.Name)
+	}
+	return refs
+}
+
+// objectsReadingSecret maps a Secret to the CodatConnections that read it.
+func (r *Reconciler) objectsReadingSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	var list codatv1.CodatConnectionList
+	if err := r.Client.List(ctx, &list, client.InNamespace(secret.GetNamespace()),
+		client.MatchingFields{indexSecretRefs: secret.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "listing the CodatConnections that read a Secret")
+		return nil
+	}
+	items := list.Items
+	if r.Credentials.APIKey == "" && r.Credentials.Secret == (types.NamespacedName{Namespace: secret.GetNamespace(), Name: secret.GetName()}) {
+		var all codatv1.CodatConnectionList
+		if err := r.Client.List(ctx, &all, client.MatchingFields{indexSecretRefs: defaultCredentials}); err != nil {
+			log.FromContext(ctx).Error(err, "listing the CodatConnections that use the default credentials")
+			return nil
+		}
+		items = append(items, all.Items...)
+	}
+	requests := make([]reconcile.Request, 0, len(items))
+	for _, o := range items {
+		requests = append(requests, reconcile.Request{NamespacedName: nameOf(&o)})
+	}
+	return requests
+}
+
+// ownerOf names the other CodatConnection that manages connection id, if any.
+func (r *Reconciler) ownerOf(ctx context.Context, obj *codatv1.CodatConnection, id string) (string, error) {
+	var list codatv1.CodatConnectionList
+	if err := r.Client.List(ctx, &list, client.MatchingFields{indexConnectionID: id}); err != nil {
+		return "", err
+	}
+	for _, o := range list.Items {
+		if o.UID != obj.UID {
+			return nameOf(&o).String(), nil
+		}
+	}
+	return "", nil
+}
+
+// changedByUser lets through what a user or GitOps tool changes (spec,
+// annotations, deletion), not the operator's own status writes, nor its
+// create-pending marker and finalizer: those events would only cost Codat calls.
+func changedByUser() predicate.Predicate {
+	return predicate.Or(
+		predicate.GenerationChangedPredicate{},
+		predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+			if e.ObjectOld.GetDeletionTimestamp().IsZero() != e.ObjectNew.GetDeletionTimestamp().IsZero() {
+				return true
+			}
+			return !maps.Equal(userAnnotations(e.ObjectOld), userAnnotations(e.ObjectNew))
+		}},
+	)
+}
+
+func userAnnotations(o client.Object) map[string]string {
+	a := maps.Clone(o.GetAnnotations())
+	delete(a, codatv1.AnnotationCreatePending)
+	return a
+}
