@@ -224,6 +224,8 @@ type CodatConnectionStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=codatconn,categories=codat
+// +kubebuilder:selectablefield:JSONPath=`.status.connectionId`
+// +kubebuilder:selectablefield:JSONPath=`.spec.companyId`
 // +kubebuilder:printcolumn:name="Platform",type=string,JSONPath=`.spec.platformKey`
 // +kubebuilder:printcolumn:name="Desired",type=string,JSONPath=`.spec.state`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.connectionStatus`

@@ -59,6 +59,42 @@ type Reconciler struct {
 	backoff workqueue.TypedRateLimiter[types.NamespacedName]
 	// notBefore holds, per object, when Codat's Retry-After lets it call again.
 	notBefore sync.Map
+	creating  keyedMutex
+}
+
+// keyedMutex is a set of mutexes by key, each dropped when no one holds it.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyedLock
+}
+
+type keyedLock struct {
+	sync.Mutex
+	users int
+}
+
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyedLock{}
+	}
+	l := k.locks[key]
+	if l == nil {
+		l = &keyedLock{}
+		k.locks[key] = l
+	}
+	l.users++
+	k.mu.Unlock()
+
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
 }
 
 func (r *Reconciler) init() {
@@ -92,6 +128,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			return reconcile.Result{}, nil
 		}
 		return reconcile.Result{}, err
+	}
+	if obj.Status.ConnectionID == "" {
+		// A pass that may create or recover a connection runs alone among
+		// the objects of its company and platform, status write included, so
+		// that one's recovery never claims the connection another just made.
+		unlock := r.creating.lock(obj.Spec.CompanyID + "/" + obj.Spec.PlatformKey)
+		defer unlock()
 	}
 	before := obj.Status.DeepCopy()
 	out := r.reconcile(ctx, obj)

@@ -20,8 +20,9 @@ import (
 )
 
 const (
-	// indexConnectionID finds the object that manages a Codat connection.
-	indexConnectionID = "status.connectionId"
+	// fieldConnectionID is a selectable field of the CRD: the API server
+	// itself finds the object that manages a Codat connection.
+	fieldConnectionID = "status.connectionId"
 	// indexSecretRefs finds the objects that read a Secret: by name for
 	// spec.credentialsRef and spec.authorization, and defaultCredentials for
 	// those that use the operator's default credentials.
@@ -34,17 +35,7 @@ const (
 // controller with the given options (workers, rate limiter).
 func (r *Reconciler) SetupWithManager(mgr manager.Manager, opts controller.Options) error {
 	r.init()
-	ctx := context.Background()
-	indexer := mgr.GetFieldIndexer()
-	if err := indexer.IndexField(ctx, &codatv1.CodatConnection{}, indexConnectionID, func(o client.Object) []string {
-		if id := o.(*codatv1.CodatConnection).Status.ConnectionID; id != "" {
-			return []string{id}
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	if err := indexer.IndexField(ctx, &codatv1.CodatConnection{}, indexSecretRefs, secretRefs); err != nil {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &codatv1.CodatConnection{}, indexSecretRefs, secretRefs); err != nil {
 		return err
 	}
 
@@ -98,9 +89,11 @@ func (r *Reconciler) objectsReadingSecret(ctx context.Context, secret client.Obj
 }
 
 // ownerOf names the other CodatConnection that manages connection id, if any.
+// It asks the API server, not the cache: a status written a moment ago by
+// another worker must count, or two objects could claim one connection.
 func (r *Reconciler) ownerOf(ctx context.Context, obj *codatv1.CodatConnection, id string) (string, error) {
 	var list codatv1.CodatConnectionList
-	if err := r.Client.List(ctx, &list, client.MatchingFields{indexConnectionID: id}); err != nil {
+	if err := r.APIReader.List(ctx, &list, client.MatchingFields{fieldConnectionID: id}); err != nil {
 		return "", err
 	}
 	for _, o := range list.Items {

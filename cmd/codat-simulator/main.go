@@ -1,0 +1,142 @@
+// Command codat-simulator serves a stateful simulator of Codat's connection API for development,
+// tests and CI. See docs/simulator.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/codat-operator/codat-operator/internal/codatsim"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stderr, nil)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "codat-simulator:", err)
+		os.Exit(2)
+	}
+}
+
+// listFlag is a repeatable flag that also accepts comma-separated values.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+type config struct {
+	listen      string
+	apiKeys     listFlag
+	companies   listFlag
+	seed        int64
+	linkBaseURL string
+}
+
+func parseFlags(args []string, out io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("codat-simulator", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:8089", "address to listen on (loopback by default: the /_sim/ admin API has no authentication)")
+	fs.Var(&c.apiKeys, "api-key", "API key to accept as 'Authorization: Basic base64(key)'; repeatable or comma-separated (required)")
+	fs.Var(&c.companies, "company", "company id (UUID) that exists from the start; repeatable or comma-separated. More via POST /_sim/companies")
+	fs.Int64Var(&c.seed, "seed", 1, "seed for connection ids and random faults (same seed and request order, same results)")
+	fs.StringVar(&c.linkBaseURL, "link-base-url", "", "base of the linkUrl of new connections, e.g. http://localhost:8089 (default: from each request's Host)")
+	fs.Usage = func() {
+		fmt.Fprintf(out, `codat-simulator serves a stateful simulator of Codat's connection API.
+
+Usage:
+  codat-simulator --api-key KEY [--company UUID]... [flags]
+
+Codat API: /companies/{companyId}/connections[/{connectionId}[/authorization]]
+Link page: GET /link/companies/{companyId}/connections/{connectionId}/start (links the connection)
+Admin API: /_sim/... (companies, faults, counts, reset); see docs/simulator.md
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if len(c.apiKeys) == 0 {
+		return c, errors.New("at least one --api-key is required")
+	}
+	return c, nil
+}
+
+// run serves until ctx ends, then shuts down gracefully. ready, if set, gets the bound address.
+func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr string)) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	sim := codatsim.New(codatsim.Options{
+		APIKeys:     cfg.apiKeys,
+		Companies:   cfg.companies,
+		Seed:        cfg.seed,
+		LinkBaseURL: cfg.linkBaseURL,
+		// One line per request. Never the Authorization header or a body.
+		OnRequest: func(r codatsim.Request) {
+			attrs := []any{"method", r.Method, "path", r.Path, "op", r.Operation, "status", r.StatusCode, "duration", r.Duration.Round(time.Microsecond)}
+			if r.Fault != "" {
+				attrs = append(attrs, "fault", r.Fault)
+			}
+			log.Info("request", attrs...)
+		},
+	})
+
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("codat simulator listening", "addr", ln.Addr().String(), "apiKeys", len(cfg.apiKeys), "companies", len(cfg.companies), "seed", cfg.seed)
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

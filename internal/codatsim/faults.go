@@ -1,0 +1,147 @@
+package codatsim
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Faults are failures the simulator injects into Codat API requests (not into /link or /_sim).
+// Random faults come from a generator seeded with Options.Seed, so the same seed and the same
+// sequence of requests give the same faults.
+type Faults struct {
+	// Latency delays every API request before it is handled.
+	Latency time.Duration
+	// ErrorRate is the probability (0..1) that a request of an operation fails with ErrorStatus.
+	// The key is an operationId, or "*" for every operation.
+	ErrorRate map[string]float64
+	// ErrorStatus is the status of injected errors: 500 (default) or 503.
+	ErrorStatus int
+	// RateLimitRate is the probability (0..1) of a 429 on any API request.
+	RateLimitRate float64
+	// RateLimitNext makes the next N API requests fail with 429.
+	RateLimitNext int
+	// RetryAfter is the Retry-After of injected 429 and 503 responses, in whole seconds (default 1s).
+	RetryAfter time.Duration
+	// Quota, when > 0, lets only that many API requests through in each QuotaWindow; after that
+	// every request gets 429 with Retry-After until the window ends, ResetQuota is called or the
+	// faults are set again. X-Rate-Limit-* headers report this quota.
+	Quota int
+	// QuotaWindow is the length of a quota period (default 1m).
+	QuotaWindow time.Duration
+	// LoseCreateResponseNext makes the next N creates commit the connection and then close the
+	// TCP connection without a response: the case that causes duplicates in a careless client.
+	LoseCreateResponseNext int
+	// LoseCreateResponseRate is the probability (0..1) that a create loses its response that way.
+	LoseCreateResponseRate float64
+}
+
+type faultsJSON struct {
+	Latency                string             `json:"latency,omitempty"`
+	ErrorRate              map[string]float64 `json:"errorRate,omitempty"`
+	ErrorStatus            int                `json:"errorStatus,omitempty"`
+	RateLimitRate          float64            `json:"rateLimitRate,omitempty"`
+	RateLimitNext          int                `json:"rateLimitNext,omitempty"`
+	RetryAfter             string             `json:"retryAfter,omitempty"`
+	Quota                  int                `json:"quota,omitempty"`
+	QuotaWindow            string             `json:"quotaWindow,omitempty"`
+	LoseCreateResponseNext int                `json:"loseCreateResponseNext,omitempty"`
+	LoseCreateResponseRate float64            `json:"loseCreateResponseRate,omitempty"`
+}
+
+func durationString(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}
+
+// MarshalJSON writes durations as Go duration strings ("250ms").
+func (f Faults) MarshalJSON() ([]byte, error) {
+	return json.Marshal(faultsJSON{
+		Latency: durationString(f.Latency), ErrorRate: f.ErrorRate, ErrorStatus: f.ErrorStatus,
+		RateLimitRate: f.RateLimitRate, RateLimitNext: f.RateLimitNext,
+		RetryAfter: durationString(f.RetryAfter), Quota: f.Quota, QuotaWindow: durationString(f.QuotaWindow),
+		LoseCreateResponseNext: f.LoseCreateResponseNext, LoseCreateResponseRate: f.LoseCreateResponseRate,
+	})
+}
+
+// UnmarshalJSON reads durations as Go duration strings ("250ms", "2s").
+func (f *Faults) UnmarshalJSON(b []byte) error {
+	var j faultsJSON
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields() // a misspelt fault must not be silently ignored
+	if err := dec.Decode(&j); err != nil {
+		return err
+	}
+	out := Faults{
+		ErrorRate: j.ErrorRate, ErrorStatus: j.ErrorStatus, RateLimitRate: j.RateLimitRate,
+		RateLimitNext: j.RateLimitNext, Quota: j.Quota,
+		LoseCreateResponseNext: j.LoseCreateResponseNext, LoseCreateResponseRate: j.LoseCreateResponseRate,
+	}
+	for _, d := range []struct {
+		name string
+		in   string
+		out  *time.Duration
+	}{{"latency", j.Latency, &out.Latency}, {"retryAfter", j.RetryAfter, &out.RetryAfter}, {"quotaWindow", j.QuotaWindow, &out.QuotaWindow}} {
+		if d.in == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.in)
+		if err != nil {
+			return fmt.Errorf("%s: %w", d.name, err)
+		}
+		*d.out = v
+	}
+	*f = out
+	return nil
+}
+
+func (f Faults) validate() error {
+	rates := map[string]float64{"rateLimitRate": f.RateLimitRate, "loseCreateResponseRate": f.LoseCreateResponseRate}
+	for op, r := range f.ErrorRate {
+		if op != "*" && !isOperation(op) {
+			return fmt.Errorf("errorRate: unknown operation %q", op)
+		}
+		rates["errorRate["+op+"]"] = r
+	}
+	for name, r := range rates {
+		if r < 0 || r > 1 {
+			return fmt.Errorf("%s must be between 0 and 1", name)
+		}
+	}
+	if f.ErrorStatus != 0 && (f.ErrorStatus < 400 || f.ErrorStatus > 599) {
+		return fmt.Errorf("errorStatus %d is not an HTTP error status", f.ErrorStatus)
+	}
+	if f.Latency < 0 || f.RetryAfter < 0 || f.QuotaWindow < 0 || f.Quota < 0 || f.RateLimitNext < 0 || f.LoseCreateResponseNext < 0 {
+		return fmt.Errorf("faults must not be negative")
+	}
+	return nil
+}
+
+func (f Faults) withDefaults() Faults {
+	if f.ErrorStatus == 0 {
+		f.ErrorStatus = 500
+	}
+	if f.RetryAfter <= 0 {
+		f.RetryAfter = time.Second
+	}
+	if f.QuotaWindow <= 0 {
+		f.QuotaWindow = time.Minute
+	}
+	return f
+}
+
+// Fault names as recorded in Request.Fault.
+const (
+	FaultRateLimit    = "rate-limit"
+	FaultQuota        = "quota"
+	FaultError        = "error"
+	FaultLostResponse = "lost-response"
+	FaultCompany      = "company" // FailCompany
+)
+
+// draw is the random input for one API request. Every API request draws the same three numbers
+// whatever faults are set, so the fault sequence depends only on the seed and the request order.
+type draw struct{ rateLimit, errorRate, loseCreate float64 }
