@@ -36,9 +36,9 @@ var version = "dev"
 
 type options struct {
 	metricsAddr, probeAddr, metricsCertPath string
-	secureMetrics, enableHTTP2             bool
-	leaderElect                            bool
-	leaderElectionNamespace                string
+	secureMetrics, enableHTTP2              bool
+	leaderElect                             bool
+	leaderElectionNamespace                 string
 
 	codatBaseURL       string
 	defaultCredentials string

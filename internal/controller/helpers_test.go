@@ -26,14 +26,15 @@ const waitTimeout = 45 * time.Second
 
 // tcase is one test's world: a namespace and a Codat company of its own.
 type tcase struct {
-	t       *testing.T
+	t       testing.TB
 	ns      string
 	company string
 	timeout time.Duration // how long waits wait
 }
 
-func newCase(t *testing.T) *tcase {
+func newCase(t testing.TB) *tcase {
 	t.Helper()
+	casesStarted.Add(1)
 	c := &tcase{t: t, ns: "t-" + rand.String(8), company: newCompany(), timeout: waitTimeout}
 	if err := k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: c.ns}}); err != nil {
 		t.Fatalf("creating namespace: %v", err)

@@ -89,12 +89,15 @@ func (e *Env) writeKubeconfig() (string, error) {
 	return path, os.WriteFile(path, raw, 0o600)
 }
 
-// Kubectl runs the kubectl on PATH against the control plane.
+// Kubectl runs the kubectl on PATH against the control plane and returns its
+// standard output; its standard error (warnings) goes into a failure's error.
 func (e *Env) Kubectl(args ...string) (string, error) {
 	cmd := exec.Command("kubectl", append([]string{"--kubeconfig", e.Kubeconfig}, args...)...)
-	out, err := cmd.CombinedOutput()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, out)
+		return string(out), fmt.Errorf("kubectl %s: %w: %s%s", strings.Join(args, " "), err, out, stderr.String())
 	}
 	return string(out), nil
 }
