@@ -240,6 +240,11 @@ func (r *Reconciler) finalize(ctx context.Context, obj *codatv1.CodatConnection,
 				credentialsProblem.message, strings.ToLower(string(policy))))
 		}
 		if out := r.release(ctx, obj, key, policy); out != nil {
+			if out.progress == stalled {
+				// Whatever blocks it, Orphan is the way out that needs no Codat call.
+				out.reason = codatv1.ReasonDeletionBlocked
+				out.message += ". To let the object go without touching Codat, set spec.deletionPolicy: Orphan"
+			}
 			return *out
 		}
 	}

@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -190,30 +191,47 @@ func TestDeletionPolicies(t *testing.T) {
 	}
 }
 
-// 4b. Without credentials the operator cannot delete in Codat: the object
-// stays and says how to let it go; Orphan does.
+// 4b. Without usable credentials the operator cannot delete in Codat: the
+// object stays and says how to let it go, and Orphan does.
 func TestDeletionWithoutCredentialsWaitsForOrphan(t *testing.T) {
 	t.Parallel()
-	c := newCase(t)
-	tenantKey := "sk-tenant-51c2b7"
-	c.secret("codat", map[string]string{"apiKey": tenantKey})
-	sim.AddAPIKey(tenantKey)
-	c.create("keyless", func(o *codatv1.CodatConnection) {
-		o.Spec.CredentialsRef = &codatv1.SecretKeyReference{Name: "codat"}
-	})
-	c.waitCondition("keyless", codatv1.ConditionReady, metav1.ConditionFalse, codatv1.ReasonAwaitingAuthorization)
-
-	if err := k8s.Delete(context.Background(), secretObj(c.ns, "codat")); err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		name     string
+		loseKey  func(c *tcase)
+		wantText string
+	}{
+		{"Secret deleted", func(c *tcase) {
+			if err := k8s.Delete(context.Background(), secretObj(c.ns, "codat")); err != nil {
+				c.t.Fatal(err)
+			}
+		}, "not found"},
+		{"key rejected", func(c *tcase) {
+			c.setSecret("codat", map[string]string{"apiKey": "sk-not-known-to-codat-77"})
+		}, "HTTP 401"},
 	}
-	c.delete("keyless")
-	obj := c.waitCondition("keyless", codatv1.ConditionStalled, metav1.ConditionTrue, codatv1.ReasonDeletionBlocked)
-	requireContains(t, condition(obj, codatv1.ConditionStalled).Message, "deletionPolicy: Orphan", c.ns+"/codat")
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := newCase(t)
+			tenantKey := fmt.Sprintf("sk-tenant-%d-51c2b7", i)
+			c.secret("codat", map[string]string{"apiKey": tenantKey})
+			sim.AddAPIKey(tenantKey)
+			c.create("keyless", func(o *codatv1.CodatConnection) {
+				o.Spec.CredentialsRef = &codatv1.SecretKeyReference{Name: "codat"}
+			})
+			c.waitCondition("keyless", codatv1.ConditionReady, metav1.ConditionFalse, codatv1.ReasonAwaitingAuthorization)
 
-	c.update("keyless", func(o *codatv1.CodatConnection) { o.Spec.DeletionPolicy = codatv1.DeletionPolicyOrphan })
-	c.waitGone("keyless")
-	if n := len(c.connections()); n != 1 {
-		t.Fatalf("Codat holds %d connections, want the orphaned 1", n)
+			tc.loseKey(c)
+			c.delete("keyless")
+			obj := c.waitCondition("keyless", codatv1.ConditionStalled, metav1.ConditionTrue, codatv1.ReasonDeletionBlocked)
+			requireContains(t, condition(obj, codatv1.ConditionStalled).Message, "deletionPolicy: Orphan", c.ns+"/codat", tc.wantText)
+
+			c.update("keyless", func(o *codatv1.CodatConnection) { o.Spec.DeletionPolicy = codatv1.DeletionPolicyOrphan })
+			c.waitGone("keyless")
+			if n := len(c.connections()); n != 1 {
+				t.Fatalf("Codat holds %d connections, want the orphaned 1", n)
+			}
+		})
 	}
 }
 
