@@ -64,12 +64,13 @@ build: ## Build the manager and the Codat simulator into bin/.
 	go build -o bin/codat-simulator ./cmd/codat-simulator
 
 .PHONY: run
-run: ## Run the manager against the cluster of the current kubeconfig.
-	go run ./cmd/manager $(ARGS)
+run: ## Run the manager against the cluster of the current kubeconfig (flags in ARGS="...").
+	go run ./cmd/manager --health-probe-bind-address=127.0.0.1:8081 $(ARGS)
 
 .PHONY: dev
-dev: envtest build ## Run everything locally: control plane, Codat simulator, manager, samples.
-	ENVTEST_ASSETS="$(ENVTEST_ASSETS)" hack/dev.sh
+dev: envtest build ## Run everything locally: control plane, Codat simulator, manager, samples (Ctrl-C stops it all).
+	go build -o bin/dev ./hack/dev
+	exec bin/dev --envtest-assets "$(ENVTEST_ASSETS)" $(DEV_ARGS)
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).

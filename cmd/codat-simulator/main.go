@@ -51,6 +51,7 @@ type config struct {
 	listen      string
 	apiKeys     listFlag
 	companies   listFlag
+	connections []codatsim.SeedConnection
 	seed        int64
 	linkBaseURL string
 }
@@ -62,13 +63,15 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8089", "address to listen on (loopback by default: the /_sim/ admin API has no authentication)")
 	fs.Var(&c.apiKeys, "api-key", "API key to accept as 'Authorization: Basic base64(key)'; repeatable or comma-separated (required)")
 	fs.Var(&c.companies, "company", "company id (UUID) that exists from the start; repeatable or comma-separated. More via POST /_sim/companies")
+	var conns listFlag
+	fs.Var(&conns, "connection", "connection that exists from the start, as companyId:connectionId:platformKey[:status] (status PendingAuth by default,\nor Linked, Unlinked, Deauthorized; its company is added); repeatable or comma-separated. More via POST /_sim/companies/{c}/connections")
 	fs.Int64Var(&c.seed, "seed", 1, "seed for connection ids and random faults (same seed and request order, same results)")
 	fs.StringVar(&c.linkBaseURL, "link-base-url", "", "base of the linkUrl of new connections, e.g. http://localhost:8089 (default: from each request's Host)")
 	fs.Usage = func() {
 		fmt.Fprintf(out, `codat-simulator serves a stateful simulator of Codat's connection API.
 
 Usage:
-  codat-simulator --api-key KEY [--company UUID]... [flags]
+  codat-simulator --api-key KEY [--company UUID]... [--connection COMPANY:ID:PLATFORM[:STATUS]]... [flags]
 
 Codat API: /companies/{companyId}/connections[/{connectionId}[/authorization]]
 Link page: GET /link/companies/{companyId}/connections/{connectionId}/start (links the connection)
@@ -87,6 +90,20 @@ Flags:
 	if len(c.apiKeys) == 0 {
 		return c, errors.New("at least one --api-key is required")
 	}
+	for _, v := range conns {
+		parts := strings.Split(v, ":")
+		if len(parts) < 3 || len(parts) > 4 {
+			return c, fmt.Errorf("--connection %q: want companyId:connectionId:platformKey[:status]", v)
+		}
+		sc := codatsim.SeedConnection{CompanyID: parts[0], ID: parts[1], PlatformKey: parts[2]}
+		if len(parts) == 4 {
+			sc.Status = parts[3]
+		}
+		c.connections = append(c.connections, sc)
+	}
+	if err := codatsim.ValidateConnections(codatsim.Options{Connections: c.connections}); err != nil {
+		return c, fmt.Errorf("--connection: %w", err)
+	}
 	return c, nil
 }
 
@@ -97,9 +114,20 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return err
+	}
+	// Seeded connections get their linkUrl from --link-base-url, else from the bound address.
+	for i := range cfg.connections {
+		if cfg.linkBaseURL == "" {
+			cfg.connections[i].LinkBaseURL = "http://" + ln.Addr().String()
+		}
+	}
 	sim := codatsim.New(codatsim.Options{
 		APIKeys:     cfg.apiKeys,
 		Companies:   cfg.companies,
+		Connections: cfg.connections,
 		Seed:        cfg.seed,
 		LinkBaseURL: cfg.linkBaseURL,
 		// One line per request. Never the Authorization header or a body.
@@ -112,12 +140,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 		},
 	})
 
-	ln, err := net.Listen("tcp", cfg.listen)
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("codat simulator listening", "addr", ln.Addr().String(), "apiKeys", len(cfg.apiKeys), "companies", len(cfg.companies), "seed", cfg.seed)
+	log.Info("codat simulator listening", "addr", ln.Addr().String(), "apiKeys", len(cfg.apiKeys), "companies", len(sim.Companies()), "connections", len(cfg.connections), "seed", cfg.seed)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}

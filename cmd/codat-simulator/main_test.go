@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io"
@@ -113,5 +114,54 @@ func TestServesLogsAndShutsDown(t *testing.T) {
 	}
 	if strings.Contains(out, "secret-key") || strings.Contains(out, base64.StdEncoding.EncodeToString([]byte("secret-key"))) {
 		t.Fatalf("log contains the key:\n%s", out)
+	}
+}
+
+func TestConnectionFlag(t *testing.T) {
+	const (
+		company = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+		connID  = "3f0c2a7e-9b1d-4c55-8e21-6a7d0b9c1e42"
+	)
+	for _, bad := range [][]string{
+		{"--connection", company + ":" + connID},                    // no platform
+		{"--connection", company + ":" + connID + ":zzzz"},          // unknown platform
+		{"--connection", company + ":" + connID + ":mqjo:Linkd"},    // unknown status
+		{"--connection", company + ":" + connID + ":mqjo:Linked:x"}, // too many parts
+	} {
+		if _, err := parseFlags(append([]string{"--api-key", "k"}, bad...), io.Discard); err == nil {
+			t.Errorf("parseFlags(%v) accepted", bad)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--api-key", "k", "--connection", company + ":" + connID + ":mqjo:Linked,other:c2:gbol"},
+			io.Discard, func(a string) { addrc <- a })
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	}
+	resp, err := http.Get("http://" + addr + "/_sim/companies/" + company + "/connections")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var conns []struct{ ID, Status, LinkURL string }
+	if err := json.NewDecoder(resp.Body).Decode(&conns); err != nil {
+		t.Fatal(err)
+	}
+	wantLink := "http://" + addr + "/link/companies/" + company + "/connections/" + connID + "/start"
+	if len(conns) != 1 || conns[0].ID != connID || conns[0].Status != "Linked" || conns[0].LinkURL != wantLink {
+		t.Fatalf("seeded connections %+v, want %s Linked with linkUrl %s", conns, connID, wantLink)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
 	}
 }

@@ -61,6 +61,8 @@ func (s *Simulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, http.StatusOK, conns)
+	case match(parts, "companies", "*", "connections") && m == http.MethodPost:
+		s.adminAddConnection(w, r, parts[1])
 	case match(parts, "companies", "*", "connections", "*") && m == http.MethodGet:
 		s.adminConnection(w, parts[1], parts[3], nil)
 	case match(parts, "companies", "*", "connections", "*") && m == http.MethodDelete:

@@ -122,6 +122,9 @@ type Options struct {
 	LinkBaseURL string
 	// Platforms added to (or replacing, by key) DefaultPlatforms.
 	Platforms []Platform
+	// Connections that exist from the start, and again after Reset (their companies are added).
+	// A bad one is left out; ValidateConnections says why.
+	Connections []SeedConnection
 	// DailyQuota is the X-Rate-Limit-Limit without a Quota fault (default DefaultDailyQuota).
 	DailyQuota int
 	// Now is the clock (default time.Now).
@@ -206,6 +209,7 @@ func (s *Simulator) resetLocked() {
 	s.failing = map[string]int{}
 	s.resetQuotaLocked()
 	s.resetCountsLocked()
+	_ = s.seedLocked()
 }
 
 func (s *Simulator) resetCountsLocked() {
@@ -405,6 +409,11 @@ func (s *Simulator) Deauthorize(companyID, connectionID string) error {
 	if err != nil {
 		return err
 	}
+	s.deauthorizeLocked(conn)
+	return nil
+}
+
+func (s *Simulator) deauthorizeLocked(conn *connection) {
 	active := "Active"
 	conn.Status = StatusDeauthorized
 	conn.DataConnectionErrors = append(conn.DataConnectionErrors, DataConnectionError{
@@ -414,7 +423,6 @@ func (s *Simulator) Deauthorize(companyID, connectionID string) error {
 		ErroredOnUtc: s.now().Format(TimeFormat),
 		Status:       &active,
 	})
-	return nil
 }
 
 // DeleteConnection deletes a connection from outside the API (as the Portal would).

@@ -1,0 +1,138 @@
+package e2e
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The companies of config/samples, and the connection that initech-sandbox adopts.
+const (
+	acmeCompany     = "8a210b68-6988-11ed-a1eb-0242ac120002"
+	globexCompany   = "2f4e1c3a-5b6d-4e7f-8a9b-0c1d2e3f4a5b"
+	initechCompany  = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+	initechAdopted  = "3f0c2a7e-9b1d-4c55-8e21-6a7d0b9c1e42"
+	umbrellaCompany = "0b5d6e7f-8a9b-4c1d-9e2f-3a4b5c6d7e8f"
+	hooliCompany    = "9b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e"
+)
+
+// TestSamples applies config/samples with kubectl, checks what `kubectl get` shows, authorizes a
+// connection as the business would, unlinks it, and deletes objects under each deletion policy.
+func TestSamples(t *testing.T) {
+	const ns = "e2e-samples"
+	newNamespace(t, ns)
+	s := startSim(t,
+		"--company", strings.Join([]string{acmeCompany, globexCompany, initechCompany, umbrellaCompany, hooliCompany}, ","),
+		"--connection", initechCompany+":"+initechAdopted+":mqjo:Linked")
+	startManager(t, "manager", ns, s.URL, "--pending-auth-poll-interval", "1s")
+
+	kubectl(t, "apply", "-n", ns, "-k", root+"/config/samples")
+
+	// What each sample settles to before anyone authorizes anything.
+	want := map[string]struct{ status, ready string }{
+		"acme-xero":         {"PendingAuth", "False"},
+		"globex-quickbooks": {"PendingAuth", "True"}, // desired Unlinked: not linked is what was asked
+		"hooli-stripe":      {"PendingAuth", "False"},
+		"initech-sandbox":   {"Linked", "True"}, // adopted, already Linked in Codat
+		"umbrella-xero":     {"Linked", "True"}, // authorized with the tokens of its Secret
+	}
+	for name, w := range want {
+		kubectl(t, "wait", "-n", ns, "--timeout=60s", "--for=jsonpath={.status.connectionStatus}="+w.status, "codatconnection/"+name)
+		kubectl(t, "wait", "-n", ns, "--timeout=60s", "--for=condition=Ready="+w.ready, "codatconnection/"+name)
+	}
+
+	// The printer columns.
+	rows := table(t, kubectl(t, "get", "codatconnections", "-n", ns))
+	if got := strings.Join(rows[0], " "); got != "NAME PLATFORM DESIRED STATUS READY AGE" {
+		t.Fatalf("header %q", got)
+	}
+	wantRows := map[string]string{
+		"acme-xero":         "gbol Linked PendingAuth False",
+		"globex-quickbooks": "qhyg Unlinked PendingAuth True",
+		"hooli-stripe":      "exgd Linked PendingAuth False",
+		"initech-sandbox":   "mqjo Linked Linked True",
+		"umbrella-xero":     "gbol Linked Linked True",
+	}
+	if len(rows) != 1+len(wantRows) {
+		t.Fatalf("kubectl get shows %d rows: %v", len(rows)-1, rows)
+	}
+	for _, r := range rows[1:] {
+		if got := strings.Join(r[1:5], " "); got != wantRows[r[0]] {
+			t.Errorf("row %s: %q, want %q", r[0], got, wantRows[r[0]])
+		}
+	}
+
+	// -o wide adds the company, the connection id (the one in Codat) and the Ready reason.
+	acme := s.connections(t, acmeCompany)
+	if len(acme) != 1 || acme[0].Status != "PendingAuth" {
+		t.Fatalf("acme's connections in the simulator: %+v", acme)
+	}
+	wide := table(t, kubectl(t, "get", "codatconnections", "-n", ns, "-o", "wide"))
+	if got := strings.Join(wide[0], " "); got != "NAME PLATFORM DESIRED STATUS READY AGE COMPANY CONNECTION REASON" {
+		t.Fatalf("wide header %q", got)
+	}
+	for _, r := range wide[1:] {
+		switch r[0] {
+		case "acme-xero":
+			if got := strings.Join(r[6:], " "); got != acmeCompany+" "+acme[0].ID+" AwaitingAuthorization" {
+				t.Errorf("wide row of acme-xero: %q", got)
+			}
+		case "initech-sandbox":
+			if r[7] != initechAdopted {
+				t.Errorf("initech-sandbox did not adopt %s: %v", initechAdopted, r)
+			}
+		}
+	}
+
+	// Play the business: open acme-xero's linkUrl.
+	linkURL := kubectl(t, "get", "codatconnection", "acme-xero", "-n", ns, "-o", "jsonpath={.status.linkUrl}")
+	if linkURL != acme[0].LinkURL {
+		t.Fatalf("status.linkUrl %q, the simulator's %q", linkURL, acme[0].LinkURL)
+	}
+	resp, err := http.Get(linkURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET linkUrl: %s", resp.Status)
+	}
+	kubectl(t, "wait", "-n", ns, "--timeout=60s", "--for=condition=Ready", "codatconnection/acme-xero")
+	if got := kubectl(t, "get", "codatconnection", "acme-xero", "-n", ns, "-o", "jsonpath={.status.connectionStatus}"); got != "Linked" {
+		t.Fatalf("acme-xero is Ready with connectionStatus %q", got)
+	}
+
+	// state: Unlinked unlinks it in Codat.
+	kubectl(t, "patch", "codatconnection", "acme-xero", "-n", ns, "--type=merge", "-p", `{"spec":{"state":"Unlinked"}}`)
+	eventually(t, 60*time.Second, "acme-xero to be Unlinked in the simulator", func() (bool, string) {
+		c := s.connections(t, acmeCompany)
+		return len(c) == 1 && c[0].Status == "Unlinked", strings.TrimSpace(kubectl(t, "get", "codatconnection", "acme-xero", "-n", ns, "-o", "wide"))
+	})
+	kubectl(t, "wait", "-n", ns, "--timeout=60s", "--for=jsonpath={.status.connectionStatus}=Unlinked", "codatconnection/acme-xero")
+
+	// Deleting: Delete (the default) deletes it in Codat, Orphan leaves it, Unlink unlinks it.
+	kubectl(t, "delete", "-n", ns, "--timeout=60s", "codatconnection", "acme-xero", "hooli-stripe", "initech-sandbox")
+	if c := s.connections(t, acmeCompany); len(c) != 0 {
+		t.Errorf("deletionPolicy Delete: the simulator still has %+v", c)
+	}
+	if c := s.connections(t, hooliCompany); len(c) != 1 || c[0].Status != "PendingAuth" {
+		t.Errorf("deletionPolicy Orphan: the simulator has %+v, want the PendingAuth connection", c)
+	}
+	if c := s.connections(t, initechCompany); len(c) != 1 || c[0].ID != initechAdopted || c[0].Status != "Unlinked" {
+		t.Errorf("deletionPolicy Unlink: the simulator has %+v, want %s Unlinked", c, initechAdopted)
+	}
+}
+
+// table splits kubectl's table output into rows of fields.
+func table(t *testing.T, out string) [][]string {
+	t.Helper()
+	var rows [][]string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		rows = append(rows, strings.Fields(line))
+	}
+	if len(rows) < 2 {
+		t.Fatalf("kubectl get printed no rows:\n%s", out)
+	}
+	return rows
+}
