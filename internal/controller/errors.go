@@ -89,6 +89,9 @@ func nameOf(obj *codatv1.CodatConnection) types.NamespacedName {
 	return types.NamespacedName{Namespace: obj.Namespace, Name: obj.Name}
 }
 
-func (r *Reconciler) event(obj *codatv1.CodatConnection, eventType, reason, note string, args ...any) {
+// event records a change the operator made in Codat (or found there), as an
+// event on the object and a line in the log.
+func (r *Reconciler) event(ctx context.Context, obj *codatv1.CodatConnection, eventType, reason, note string, args ...any) {
+	log.FromContext(ctx).Info(fmt.Sprintf(note, args...), "event", reason)
 	r.Recorder.Eventf(obj, nil, eventType, reason, reason, note, args...)
 }

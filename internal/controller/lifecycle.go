@@ -44,7 +44,7 @@ func (r *Reconciler) observeKnown(ctx context.Context, obj *codatv1.CodatConnect
 			"Connection %s (spec.connectionId) no longer exists in Codat company %s. The operator does not replace an adopted connection: delete this object and create one without spec.connectionId",
 			id, obj.Spec.CompanyID))
 	case codatclient.IsNotFound(err):
-		r.event(obj, "Warning", "RemoteDeleted", "Connection %s was deleted outside the operator; creating a new one", id)
+		r.event(ctx, obj, "Warning", "RemoteDeleted", "Connection %s was deleted outside the operator; creating a new one", id)
 		forgetConnection(obj)
 		return r.create(ctx, obj, key)
 	case err != nil:
@@ -84,7 +84,7 @@ func (r *Reconciler) adopt(ctx context.Context, obj *codatv1.CodatConnection, ke
 			return nil, r.metaWriteFailed(ctx, err)
 		}
 	}
-	r.event(obj, "Normal", "Adopted", "Adopted connection %s (%s)", conn.ID, conn.PlatformName)
+	r.event(ctx, obj, "Normal", "Adopted", "Adopted connection %s (%s)", conn.ID, conn.PlatformName)
 	return conn, outcome{}
 }
 
@@ -109,7 +109,7 @@ func (r *Reconciler) post(ctx context.Context, obj *codatv1.CodatConnection, key
 		// The marker stays: whatever Codat did, the next pass lists first.
 		return nil, r.codatFailed(ctx, obj, codatclient.OpCreateConnection, err)
 	}
-	r.event(obj, "Normal", "Created", "Created connection %s (%s) in Codat", conn.ID, conn.PlatformName)
+	r.event(ctx, obj, "Normal", "Created", "Created connection %s (%s) in Codat", conn.ID, conn.PlatformName)
 	return conn, outcome{}
 }
 
@@ -126,7 +126,7 @@ func (r *Reconciler) recoverCreate(ctx context.Context, obj *codatv1.CodatConnec
 		return r.post(ctx, obj, key)
 	case 1:
 		conn := candidates[0]
-		r.event(obj, "Normal", "Created", "Recovered connection %s (%s), created in Codat by an interrupted earlier attempt", conn.ID, conn.PlatformName)
+		r.event(ctx, obj, "Normal", "Created", "Recovered connection %s (%s), created in Codat by an interrupted earlier attempt", conn.ID, conn.PlatformName)
 		return &conn, outcome{}
 	default:
 		return nil, stall(codatv1.ReasonAmbiguousCreate, fmt.Sprintf(
@@ -178,7 +178,7 @@ func (r *Reconciler) converge(ctx context.Context, obj *codatv1.CodatConnection,
 		if err != nil {
 			return r.codatFailed(ctx, obj, codatclient.OpUnlinkConnection, err)
 		}
-		r.event(obj, "Normal", "Unlinked", "Unlinked connection %s in Codat", conn.ID)
+		r.event(ctx, obj, "Normal", "Unlinked", "Unlinked connection %s in Codat", conn.ID)
 		observe(obj, updated)
 	}
 
@@ -196,7 +196,7 @@ func (r *Reconciler) converge(ctx context.Context, obj *codatv1.CodatConnection,
 	if err != nil {
 		return r.codatFailed(ctx, obj, codatclient.OpUpdateConnectionAuthorization, err)
 	}
-	r.event(obj, "Normal", "AuthorizationUpdated", "Sent the authorization from Secret %s to connection %s", obj.Spec.Authorization.SecretRef.Name, conn.ID)
+	r.event(ctx, obj, "Normal", "AuthorizationUpdated", "Sent the authorization from Secret %s to connection %s", obj.Spec.Authorization.SecretRef.Name, conn.ID)
 	observe(obj, updated)
 	obj.Status.AuthorizationHash = hash
 	return outcome{}
@@ -297,13 +297,13 @@ func (r *Reconciler) release(ctx context.Context, obj *codatv1.CodatConnection, 
 			out := r.codatFailed(ctx, obj, codatclient.OpUnlinkConnection, err)
 			return &out
 		}
-		r.event(obj, "Normal", "Unlinked", "Unlinked connection %s in Codat before deleting the object", id)
+		r.event(ctx, obj, "Normal", "Unlinked", "Unlinked connection %s in Codat before deleting the object", id)
 	default:
 		if err := r.Codat.DeleteConnection(ctx, key, obj.Spec.CompanyID, id); err != nil && !codatclient.IsNotFound(err) {
 			out := r.codatFailed(ctx, obj, codatclient.OpDeleteConnection, err)
 			return &out
 		}
-		r.event(obj, "Normal", "Deleted", "Deleted connection %s in Codat", id)
+		r.event(ctx, obj, "Normal", "Deleted", "Deleted connection %s in Codat", id)
 	}
 	return nil
 }
