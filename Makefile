@@ -13,7 +13,7 @@ ENVTEST_ASSETS := $(CURDIR)/bin/k8s/$(ENVTEST_K8S_VERSION)-$(GOOS)-$(GOARCH)
 
 CONTROLLER_GEN := go tool controller-gen
 # Test timeouts: the whole suite stays well under CI's budget.
-GO_TEST_FLAGS ?= -timeout 20m
+GO_TEST_FLAGS ?= -timeout 20m -count=1
 
 .PHONY: all
 all: build
