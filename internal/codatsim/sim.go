@@ -17,16 +17,18 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/codat-operator/codat-operator/internal/codatclient"
 )
 
-// Codat's operationIds, as counted by the simulator (the same strings as codatclient.Op*).
+// Codat's operationIds, as counted by the simulator: the client's names.
 const (
-	OpListConnections               = "list-connections"
-	OpCreateConnection              = "create-connection"
-	OpGetConnection                 = "get-connection"
-	OpDeleteConnection              = "delete-connection"
-	OpUnlinkConnection              = "unlink-connection"
-	OpUpdateConnectionAuthorization = "update-connection-authorization"
+	OpListConnections               = codatclient.OpListConnections
+	OpCreateConnection              = codatclient.OpCreateConnection
+	OpGetConnection                 = codatclient.OpGetConnection
+	OpDeleteConnection              = codatclient.OpDeleteConnection
+	OpUnlinkConnection              = codatclient.OpUnlinkConnection
+	OpUpdateConnectionAuthorization = codatclient.OpUpdateConnectionAuthorization
 	// OpLink is the business opening a connection's linkUrl (not a Codat API operation).
 	OpLink = "link"
 )
@@ -58,7 +60,9 @@ const DefaultDailyQuota = 100000
 // ErrNotFound is returned by the Go API for an unknown company or connection.
 var ErrNotFound = errors.New("codatsim: not found")
 
-// Connection is a connection as the simulator serves it (Codat's Connection schema).
+// Connection is a connection as the simulator serves it (Codat's Connection schema). It is its
+// own type, not codatclient's, on purpose: the contract test checks each side against the spec,
+// and a shared type would let a renamed field pass on both.
 type Connection struct {
 	ID                   string                `json:"id"`
 	IntegrationID        string                `json:"integrationId"`

@@ -99,8 +99,19 @@ func (k *keyedMutex) lock(key string) (unlock func()) {
 
 func (r *Reconciler) init() {
 	r.once.Do(func() {
-		if r.Intervals == (Intervals{}) {
-			r.Intervals = DefaultIntervals
+		// A zero interval would poll or retry in a hot loop: take the default.
+		for _, f := range []struct {
+			v *time.Duration
+			d time.Duration
+		}{
+			{&r.Intervals.PendingAuth, DefaultIntervals.PendingAuth},
+			{&r.Intervals.Settled, DefaultIntervals.Settled},
+			{&r.Intervals.BackoffBase, DefaultIntervals.BackoffBase},
+			{&r.Intervals.BackoffMax, DefaultIntervals.BackoffMax},
+		} {
+			if *f.v <= 0 {
+				*f.v = f.d
+			}
 		}
 		if r.Now == nil {
 			r.Now = time.Now
@@ -171,7 +182,7 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *codatv1.CodatConnection
 
 // finish writes the status when the pass changed it and says when to come back.
 func (r *Reconciler) finish(ctx context.Context, obj *codatv1.CodatConnection, before *codatv1.CodatConnectionStatus, out outcome) (reconcile.Result, error) {
-	name := types.NamespacedName{Namespace: obj.Namespace, Name: obj.Name}
+	name := nameOf(obj)
 	switch out.progress {
 	case gone:
 		r.forget(name)
@@ -184,7 +195,7 @@ func (r *Reconciler) finish(ctx context.Context, obj *codatv1.CodatConnection, b
 	setConditions(obj, out)
 	obj.Status.ObservedGeneration = obj.Generation
 	if failure := failureReason(obj); failure != "" && failure != previousFailure {
-		r.Recorder.Eventf(obj, nil, "Warning", failure, "Reconcile", "%s", out.message)
+		r.event(ctx, obj, "Warning", failure, "%s", out.message)
 	}
 
 	if !equality.Semantic.DeepEqual(before, &obj.Status) {

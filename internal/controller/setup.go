@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -39,6 +40,12 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager, opts controller.Optio
 		return err
 	}
 
+	if opts.RateLimiter == nil {
+		// Errors returned to controller-runtime (failed status writes) back
+		// off like Codat failures do, not from its 5ms default.
+		opts.RateLimiter = workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](
+			r.Intervals.BackoffBase, r.Intervals.BackoffMax)
+	}
 	return builder.ControllerManagedBy(mgr).
 		Named("codatconnection").
 		For(&codatv1.CodatConnection{}, builder.WithPredicates(changedByUser())).
