@@ -252,7 +252,8 @@ type CodatConnection struct {
 type CodatConnectionList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
-	Items           []CodatConnection `json:"items"`
+	// items are the CodatConnections.
+	Items []CodatConnection `json:"items"`
 }
 
 func init() {

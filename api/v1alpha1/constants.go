@@ -18,11 +18,7 @@ const (
 	ReasonUnlinked              = "Unlinked"
 	ReasonAwaitingAuthorization = "AwaitingAuthorization"
 	ReasonDeauthorized          = "Deauthorized"
-	ReasonCreating              = "Creating"
-	ReasonAdopting              = "Adopting"
 	ReasonUnlinking             = "Unlinking"
-	ReasonAuthorizing           = "Authorizing"
-	ReasonDeleting              = "Deleting"
 	ReasonPaused                = "Paused"
 	ReasonProgressing           = "Progressing"
 
