@@ -1,0 +1,47 @@
+package v1alpha1_test
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/codat-operator/codat-operator/internal/testenv"
+)
+
+// TestInstallManifestsApply renders config/default as `make deploy` does and
+// applies it to the API server: every object is accepted, and the manager's
+// pod template passes the restricted Pod Security Standard that its namespace
+// enforces (the API server warns about a Deployment whose pods would not).
+func TestInstallManifestsApply(t *testing.T) {
+	root := testenv.ModuleRoot()
+	for _, dir := range []string{"prometheus", "network-policy", "samples"} {
+		if _, err := env.Kubectl("kustomize", filepath.Join(root, "config", dir)); err != nil {
+			t.Errorf("config/%s does not render: %v", dir, err)
+		}
+	}
+	rendered, err := env.Kubectl("kustomize", filepath.Join(root, "config", "default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The CRD is already installed by envtest; applying it again must agree.
+	cmd := exec.Command("kubectl", "--kubeconfig", env.Kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", "-")
+	cmd.Stdin = strings.NewReader(rendered)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("applying config/default: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	for _, want := range []string{
+		"namespace/codat-operator-system serverside-applied",
+		"deployment.apps/codat-operator-controller-manager serverside-applied",
+		"clusterrole.rbac.authorization.k8s.io/codat-operator-manager-role serverside-applied",
+	} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("apply did not report %q:\n%s", want, stdout.String())
+		}
+	}
+	if strings.Contains(stderr.String(), "PodSecurity") {
+		t.Errorf("the manager's pods would violate the restricted Pod Security Standard:\n%s", stderr.String())
+	}
+}
