@@ -1,0 +1,41 @@
+package main
+
+import (
+	"testing"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+func TestDefaultCredentials(t *testing.T) {
+	cases := []struct {
+		env, flag string
+		want      types.NamespacedName
+		wantKey   bool
+		wantErr   bool
+	}{
+		{flag: "codat-system/codat-credentials", want: types.NamespacedName{Namespace: "codat-system", Name: "codat-credentials"}},
+		{env: "sk-local", flag: "codat-system/codat-credentials", wantKey: true},
+		{flag: ""},
+		{flag: "codat-credentials", wantErr: true},
+		{flag: "/codat-credentials", wantErr: true},
+		{flag: "codat-system/", wantErr: true},
+	}
+	for _, tc := range cases {
+		t.Setenv("CODAT_API_KEY", tc.env)
+		got, err := defaultCredentials(tc.flag)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("%q: error %v, want error %v", tc.flag, err, tc.wantErr)
+			continue
+		}
+		if got.Secret != tc.want || (got.APIKey != "") != tc.wantKey {
+			t.Errorf("%q with CODAT_API_KEY=%q: got Secret %v and a key %v", tc.flag, tc.env, got.Secret, got.APIKey != "")
+		}
+	}
+}
+
+func TestSplitList(t *testing.T) {
+	got := splitList(" team-a, ,team-b,")
+	if len(got) != 2 || got[0] != "team-a" || got[1] != "team-b" {
+		t.Fatalf("splitList = %q, want [team-a team-b]", got)
+	}
+}
