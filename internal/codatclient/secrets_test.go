@@ -63,6 +63,24 @@ func authBody() map[string]string {
 	return map[string]string{"refreshToken": authBodySecret, "bankId": authBodySecret2}
 }
 
+// serveSim serves a simulator that accepts key and injects faults; it returns the base URL.
+func serveSim(t *testing.T, key string, faults codatsim.Faults) string {
+	t.Helper()
+	sim := codatsim.New(codatsim.Options{APIKeys: []string{key}, Companies: []string{companyA}})
+	if err := sim.SetFaults(faults); err != nil {
+		t.Fatal(err)
+	}
+	return serveHandler(t, sim.ServeHTTP)
+}
+
+// serveHandler serves h until the test ends; it returns the base URL.
+func serveHandler(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
 func TestErrorsNeverContainSecrets(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
@@ -72,26 +90,15 @@ func TestErrorsNeverContainSecrets(t *testing.T) {
 		check func(error) bool
 	}{
 		{
-			name: "401 from the simulator",
-			serve: func(t *testing.T) string {
-				sim := codatsim.New(codatsim.Options{APIKeys: []string{"another-key"}, Companies: []string{companyA}})
-				srv := httptest.NewServer(sim)
-				t.Cleanup(srv.Close)
-				return srv.URL
-			},
+			name:  "401 from the simulator",
+			serve: func(t *testing.T) string { return serveSim(t, "another-key", codatsim.Faults{}) },
 			key:   secretKey,
 			check: codatclient.IsUnauthorized,
 		},
 		{
 			name: "500 from the simulator",
 			serve: func(t *testing.T) string {
-				sim := codatsim.New(codatsim.Options{APIKeys: []string{secretKey}, Companies: []string{companyA}})
-				if err := sim.SetFaults(codatsim.Faults{ErrorRate: map[string]float64{"*": 1}}); err != nil {
-					t.Fatal(err)
-				}
-				srv := httptest.NewServer(sim)
-				t.Cleanup(srv.Close)
-				return srv.URL
+				return serveSim(t, secretKey, codatsim.Faults{ErrorRate: map[string]float64{"*": 1}})
 			},
 			key:   secretKey,
 			check: codatclient.IsRetryable,
@@ -109,14 +116,12 @@ func TestErrorsNeverContainSecrets(t *testing.T) {
 		{
 			name: "a server that echoes the header and body back in a 401",
 			serve: func(t *testing.T) string {
-				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				return serveHandler(t, func(w http.ResponseWriter, r *http.Request) {
 					b, _ := io.ReadAll(r.Body)
 					msg := "bad credentials " + r.Header.Get("Authorization") + " body " + string(b)
 					w.WriteHeader(http.StatusUnauthorized)
 					_ = json.NewEncoder(w).Encode(map[string]any{"error": msg, "correlationId": r.Header.Get("Authorization")})
-				}))
-				t.Cleanup(srv.Close)
-				return srv.URL
+				})
 			},
 			key:   secretKey,
 			check: codatclient.IsUnauthorized,
@@ -124,13 +129,11 @@ func TestErrorsNeverContainSecrets(t *testing.T) {
 		{
 			name: "a server that echoes everything in a non-JSON 500",
 			serve: func(t *testing.T) string {
-				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				return serveHandler(t, func(w http.ResponseWriter, r *http.Request) {
 					b, _ := io.ReadAll(r.Body)
 					w.WriteHeader(http.StatusInternalServerError)
 					fmt.Fprintf(w, "oops %s %s", r.Header.Get("Authorization"), b)
-				}))
-				t.Cleanup(srv.Close)
-				return srv.URL
+				})
 			},
 			key:   "Basic " + codatclient.APIKey(base64.StdEncoding.EncodeToString([]byte(secretKey))),
 			check: codatclient.IsRetryable,

@@ -267,7 +267,7 @@ func TestPaused(t *testing.T) {
 	obj := c.waitCondition("sleepy", codatv1.ConditionReconciling, metav1.ConditionFalse, codatv1.ReasonPaused)
 	c.poll("sleepy")
 	time.Sleep(2 * time.Second) // a window for calls that must not happen
-	if obj.Status.ConnectionID != "" {
+	if obj = c.get("sleepy"); obj.Status.ConnectionID != "" || createPendingSet(obj) {
 		t.Fatalf("a paused object got a connection: %+v", obj.Status)
 	}
 	if n := len(c.requests("")); n != 0 {
@@ -279,4 +279,9 @@ func TestPaused(t *testing.T) {
 	if c.creates() != 1 {
 		t.Fatalf("%d creates after resuming, want 1", c.creates())
 	}
+}
+
+func createPendingSet(o *codatv1.CodatConnection) bool {
+	_, ok := o.Annotations[codatv1.AnnotationCreatePending]
+	return ok
 }
