@@ -23,6 +23,7 @@ const (
 	ReasonLinked                = "Linked"
 	ReasonUnlinked              = "Unlinked"
 	ReasonAwaitingAuthorization = "AwaitingAuthorization"
+	ReasonLinkFailed            = "LinkFailed"
 	ReasonDeauthorized          = "Deauthorized"
 	ReasonUnlinking             = "Unlinking"
 	ReasonPaused                = "Paused"

@@ -54,6 +54,9 @@ type config struct {
 	connections []codatsim.SeedConnection
 	seed        int64
 	linkBaseURL string
+	// webhook registers a consumer at start (--webhook-url, --webhook-secret).
+	webhook    codatsim.Consumer
+	retryScale float64
 }
 
 func parseFlags(args []string, out io.Writer) (config, error) {
@@ -67,6 +70,9 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.Var(&conns, "connection", "connection that exists from the start, as companyId:connectionId:platformKey[:status] (status PendingAuth by default,\nor Linked, Unlinked, Deauthorized; its company is added); repeatable or comma-separated. More via POST /_sim/companies/{c}/connections")
 	fs.Int64Var(&c.seed, "seed", 1, "seed for connection ids and random faults (same seed and request order, same results)")
 	fs.StringVar(&c.linkBaseURL, "link-base-url", "", "base of the linkUrl of new connections, e.g. http://localhost:8089 (default: from each request's Host)")
+	fs.StringVar(&c.webhook.URL, "webhook-url", "", "a webhook consumer to register at start: every connection change and quota event is POSTed there, signed (more via POST /_sim/webhooks)")
+	fs.StringVar(&c.webhook.Secret, "webhook-secret", "", "the signing secret of --webhook-url, whsec_ followed by Base64")
+	fs.Float64Var(&c.retryScale, "webhook-retry-scale", 1, "multiplies Codat's webhook retry schedule (5s, 5m, 30m, 2h, 5h, 10h, 10h); 0.01 for quick local retries")
 	fs.Usage = func() {
 		fmt.Fprintf(out, `codat-simulator serves a stateful simulator of Codat's connection API.
 
@@ -75,7 +81,7 @@ Usage:
 
 Codat API: /companies/{companyId}/connections[/{connectionId}[/authorization]]
 Link page: GET /link/companies/{companyId}/connections/{connectionId}/start (links the connection)
-Admin API: /_sim/... (companies, faults, counts, reset); see docs/simulator.md
+Admin API: /_sim/... (companies, faults, counts, webhooks, reset); see docs/simulator.md
 
 Flags:
 `)
@@ -89,6 +95,9 @@ Flags:
 	}
 	if len(c.apiKeys) == 0 {
 		return c, errors.New("at least one --api-key is required")
+	}
+	if (c.webhook.URL == "") != (c.webhook.Secret == "") {
+		return c, errors.New("--webhook-url and --webhook-secret go together")
 	}
 	for _, v := range conns {
 		parts := strings.Split(v, ":")
@@ -130,6 +139,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 		Connections: cfg.connections,
 		Seed:        cfg.seed,
 		LinkBaseURL: cfg.linkBaseURL,
+		// Retries of webhook deliveries follow Codat's schedule, scaled.
+		WebhookRetryScale: cfg.retryScale,
 		// One line per request. Never the Authorization header or a body.
 		OnRequest: func(r codatsim.Request) {
 			attrs := []any{"method", r.Method, "path", r.Path, "op", r.Operation, "status", r.StatusCode, "duration", r.Duration.Round(time.Microsecond)}
@@ -139,6 +150,13 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 			log.Info("request", attrs...)
 		},
 	})
+
+	defer sim.Close()
+	if cfg.webhook.URL != "" {
+		if _, err := sim.AddConsumer(cfg.webhook); err != nil {
+			return fmt.Errorf("--webhook-url: %w", err)
+		}
+	}
 
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
 	log.Info("codat simulator listening", "addr", ln.Addr().String(), "apiKeys", len(cfg.apiKeys), "companies", len(sim.Companies()), "connections", len(cfg.connections), "seed", cfg.seed)

@@ -23,6 +23,7 @@ import (
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -30,6 +31,7 @@ import (
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
 	"github.com/codat-operator/codat-operator/internal/codatclient"
 	"github.com/codat-operator/codat-operator/internal/controller"
+	"github.com/codat-operator/codat-operator/internal/webhook"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -49,6 +51,8 @@ type options struct {
 	maxConcurrent      int
 	watchNamespaces    string
 	intervals          controller.Intervals
+
+	webhookAddr, webhookCertDir, webhookSecret string
 }
 
 func main() {
@@ -73,6 +77,10 @@ func main() {
 	flag.DurationVar(&o.intervals.Settled, "poll-interval", controller.DefaultIntervals.Settled, "Poll interval of a connection in its desired state.")
 	flag.DurationVar(&o.intervals.BackoffBase, "retry-backoff-base", controller.DefaultIntervals.BackoffBase, "First wait after a transient failure (Codat unavailable); it doubles per failure.")
 	flag.DurationVar(&o.intervals.BackoffMax, "retry-backoff-max", controller.DefaultIntervals.BackoffMax, "Longest wait after transient failures.")
+	flag.StringVar(&o.webhookAddr, "webhook-bind-address", "", "Address of the receiver of Codat's webhooks (path "+webhook.Path+"), e.g. :9443; empty (the default) turns it off.")
+	flag.StringVar(&o.webhookCertDir, "webhook-cert-dir", "", "Folder with tls.crt and tls.key: the webhook receiver serves HTTPS (reloaded when they change); empty serves HTTP, for TLS ending at an Ingress.")
+	flag.StringVar(&o.webhookSecret, "webhook-secret", "", "Secret namespace/name whose values starting with whsec_ are the webhooks' signing secrets (several while one is rotated); required with --webhook-bind-address.")
+	flag.DurationVar(&o.intervals.SafetyNet, "webhook-poll-interval", controller.DefaultIntervals.SafetyNet, "Poll interval of settled and waiting connections while the webhook receiver is healthy (the safety net for lost webhooks).")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -93,6 +101,13 @@ func run(o options) error {
 	credentials, err := defaultCredentials(o.defaultCredentials)
 	if err != nil {
 		return err
+	}
+	webhookSecret, err := namespacedName("--webhook-secret", o.webhookSecret)
+	if err != nil {
+		return err
+	}
+	if o.webhookAddr != "" && webhookSecret.Name == "" {
+		return errors.New("--webhook-bind-address needs --webhook-secret: the Secret with the signing secrets")
 	}
 	clientMetrics, err := codatclient.NewMetrics(metrics.Registry)
 	if err != nil {
@@ -130,9 +145,11 @@ func run(o options) error {
 		for _, n := range ns {
 			cacheOpts.DefaultNamespaces[n] = cache.Config{}
 		}
-		// The default credentials Secret lives in the operator's namespace.
-		if credentials.Secret.Namespace != "" {
-			cacheOpts.DefaultNamespaces[credentials.Secret.Namespace] = cache.Config{}
+		// The default credentials and webhook Secrets live in the operator's namespace.
+		for _, n := range []string{credentials.Secret.Namespace, webhookSecret.Namespace} {
+			if n != "" {
+				cacheOpts.DefaultNamespaces[n] = cache.Config{}
+			}
 		}
 	}
 
@@ -153,7 +170,12 @@ func run(o options) error {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 
+	hooks, err := setupWebhooks(mgr, o, webhookSecret)
+	if err != nil {
+		return err
+	}
 	r := &controller.Reconciler{
+		Webhooks:    hooks,
 		Client:      mgr.GetClient(),
 		APIReader:   mgr.GetAPIReader(),
 		Codat:       controller.ClientConnector{Client: codat},
@@ -175,6 +197,31 @@ func run(o options) error {
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
 
+// setupWebhooks adds the webhook receiver and its signing-secret loader to the manager, when
+// --webhook-bind-address is set, and returns the reconciler's side of it.
+func setupWebhooks(mgr ctrl.Manager, o options, secret types.NamespacedName) (*controller.Webhooks, error) {
+	if o.webhookAddr == "" {
+		return nil, nil
+	}
+	m, err := webhook.NewMetrics(metrics.Registry)
+	if err != nil {
+		return nil, err
+	}
+	log := ctrl.Log.WithName("webhooks")
+	hooks := &controller.Webhooks{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Metrics: m, Log: log}
+	secrets := &webhook.Secrets{}
+	server := &webhook.Server{Addr: o.webhookAddr, CertDir: o.webhookCertDir, Log: log,
+		Receiver: &webhook.Receiver{Secrets: secrets, Sink: hooks, Metrics: m, Log: log}}
+	hooks.Healthy = server.Healthy
+	loader := &webhook.SecretLoader{Name: secret, Reader: mgr.GetAPIReader(), Cache: mgr.GetCache(), Secrets: secrets, Log: log}
+	for _, runnable := range []manager.Runnable{server, loader} {
+		if err := mgr.Add(runnable); err != nil {
+			return nil, err
+		}
+	}
+	return hooks, nil
+}
+
 // defaultCredentials reads CODAT_API_KEY, else parses --default-credentials-secret.
 func defaultCredentials(secret string) (controller.DefaultCredentials, error) {
 	if key := codatclient.APIKey(os.Getenv("CODAT_API_KEY")); key != "" {
@@ -183,14 +230,20 @@ func defaultCredentials(secret string) (controller.DefaultCredentials, error) {
 		}
 		return controller.DefaultCredentials{APIKey: key}, nil
 	}
-	if secret == "" {
-		return controller.DefaultCredentials{}, nil
+	name, err := namespacedName("--default-credentials-secret", secret)
+	return controller.DefaultCredentials{Secret: name}, err
+}
+
+// namespacedName parses namespace/name; empty is no name.
+func namespacedName(flagName, v string) (types.NamespacedName, error) {
+	if v == "" {
+		return types.NamespacedName{}, nil
 	}
-	ns, name, ok := strings.Cut(secret, "/")
+	ns, name, ok := strings.Cut(v, "/")
 	if !ok || ns == "" || name == "" {
-		return controller.DefaultCredentials{}, errors.New("--default-credentials-secret must be namespace/name")
+		return types.NamespacedName{}, fmt.Errorf("%s must be namespace/name", flagName)
 	}
-	return controller.DefaultCredentials{Secret: types.NamespacedName{Namespace: ns, Name: name}}, nil
+	return types.NamespacedName{Namespace: ns, Name: name}, nil
 }
 
 func splitList(s string) []string {

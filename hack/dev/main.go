@@ -12,6 +12,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -36,12 +38,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/codat-operator/codat-operator/internal/testenv"
+	"github.com/codat-operator/codat-operator/internal/webhook"
 )
 
 const (
 	simAPIKey        = "dev-api-key" // the key the simulator accepts; it goes into the Secret
 	credentialsNS    = "codat-system"
 	credentialsName  = "codat-credentials"
+	webhooksName     = "codat-webhooks" // the Secret with the webhooks' signing secret
 	samplesNamespace = "default"
 )
 
@@ -138,10 +142,15 @@ func (d *dev) run(ctx context.Context) error {
 	}
 
 	codatURL, apiKey := d.realURL, d.realKey
+	var receiver, signingSecret string
 	if d.realKey == "" {
 		addr := freeAddr(d.simListen)
 		codatURL, apiKey = "http://"+addr, simAPIKey
-		args := []string{"--listen", addr, "--api-key", simAPIKey}
+		// The simulator sends Codat's signed webhooks to the operator's receiver, retrying quickly
+		// until the receiver listens.
+		receiver, signingSecret = freeAddr("127.0.0.1:9443"), newSigningSecret()
+		args := []string{"--listen", addr, "--api-key", simAPIKey,
+			"--webhook-url", "http://" + receiver + webhook.Path, "--webhook-secret", signingSecret, "--webhook-retry-scale", "0.01"}
 		for _, id := range companies {
 			args = append(args, "--company", id)
 		}
@@ -157,7 +166,7 @@ func (d *dev) run(ctx context.Context) error {
 	}
 
 	logf("creating Secret %s/%s (key apiKey)", credentialsNS, credentialsName)
-	if err := createCredentials(ctx, c, apiKey); err != nil {
+	if err := createCredentials(ctx, c, apiKey, signingSecret); err != nil {
 		return err
 	}
 
@@ -167,10 +176,10 @@ func (d *dev) run(ctx context.Context) error {
 		"--default-credentials-secret", credentialsNS + "/" + credentialsName,
 		"--health-probe-bind-address", "0",
 	}
-	if d.realKey == "" {
-		// The business authorizes in seconds here, and changes made through the simulator's admin
-		// API should show soon: poll Codat (the simulator) often.
-		managerArgs = append(managerArgs, "--pending-auth-poll-interval", "2s", "--poll-interval", "20s")
+	if receiver != "" {
+		// Changes reach the operator as the simulator's webhooks, within a second, whatever the
+		// (default) poll intervals say.
+		managerArgs = append(managerArgs, "--webhook-bind-address", receiver, "--webhook-secret", credentialsNS+"/"+webhooksName)
 	}
 	managerArgs = append(managerArgs, d.managerFlags...)
 	if err := d.start(ctx, "manager", managerArgs, []string{"CODAT_API_KEY", "CODAT_BASE_URL", "CODAT_DEFAULT_CREDENTIALS_SECRET", "WATCH_NAMESPACES", "KUBECONFIG"}); err != nil {
@@ -185,7 +194,7 @@ func (d *dev) run(ctx context.Context) error {
 		}
 		waitSamples(ctx, c)
 	}
-	d.printNextSteps(kubeconfig, codatURL)
+	d.printNextSteps(kubeconfig, codatURL, receiver)
 
 	// Run until Ctrl-C / SIGTERM, or until one of the processes exits on its own.
 	cases := make(chan *proc, len(d.procs))
@@ -454,19 +463,36 @@ func sampleCompanies(dir string) (companies, seeds []string, err error) {
 	return companies, seeds, nil
 }
 
-func createCredentials(ctx context.Context, c client.Client, apiKey string) error {
+// createCredentials creates the operator's namespace with the credentials Secret and, when
+// signingSecret is set, the Secret with the webhooks' signing secret.
+func createCredentials(ctx context.Context, c client.Client, apiKey, signingSecret string) error {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: credentialsNS}}
 	if err := c.Create(ctx, ns); err != nil {
 		return fmt.Errorf("creating namespace %s: %w", credentialsNS, err)
 	}
-	secret := &corev1.Secret{
+	secrets := []*corev1.Secret{{
 		ObjectMeta: metav1.ObjectMeta{Namespace: credentialsNS, Name: credentialsName},
 		StringData: map[string]string{"apiKey": apiKey},
+	}}
+	if signingSecret != "" {
+		secrets = append(secrets, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: credentialsNS, Name: webhooksName},
+			StringData: map[string]string{"current": signingSecret},
+		})
 	}
-	if err := c.Create(ctx, secret); err != nil {
-		return fmt.Errorf("creating Secret %s/%s: %w", credentialsNS, credentialsName, err)
+	for _, s := range secrets {
+		if err := c.Create(ctx, s); err != nil {
+			return fmt.Errorf("creating Secret %s/%s: %w", s.Namespace, s.Name, err)
+		}
 	}
 	return nil
+}
+
+// newSigningSecret makes a webhook signing secret as Codat's portal shows one.
+func newSigningSecret() string {
+	key := make([]byte, 24)
+	_, _ = rand.Read(key)
+	return "whsec_" + base64.StdEncoding.EncodeToString(key)
 }
 
 // waitSamples waits (at most 30 s) until every sample has a connection status, so that the first
@@ -492,7 +518,7 @@ func waitSamples(ctx context.Context, c client.Client) {
 	}
 }
 
-func (d *dev) printNextSteps(kubeconfig, codatURL string) {
+func (d *dev) printNextSteps(kubeconfig, codatURL, receiver string) {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	w("")
@@ -505,6 +531,10 @@ func (d *dev) printNextSteps(kubeconfig, codatURL string) {
 		w("  Codat           %s (CODAT_API_KEY)", codatURL)
 	}
 	w("  credentials     Secret %s/%s, key apiKey", credentialsNS, credentialsName)
+	if receiver != "" {
+		w("  webhooks        receiver at http://%s%s; the simulator signs and sends Codat's webhooks there (Secret %s/%s)",
+			receiver, webhook.Path, credentialsNS, webhooksName)
+	}
 	w("  operator        bin/manager, log %s", rel(filepath.Join(d.dir, "manager.log")))
 	w("")
 	w("In another terminal:")
@@ -517,7 +547,7 @@ func (d *dev) printNextSteps(kubeconfig, codatURL string) {
 		w("by opening its linkUrl, then watch it turn Linked:")
 		w("")
 		w(`  curl -s "$(kubectl get codatconnection acme-xero -o jsonpath='{.status.linkUrl}')"`)
-		w("  kubectl wait --for=condition=Ready codatconnection/acme-xero --timeout=60s")
+		w("  kubectl wait --for=condition=Ready codatconnection/acme-xero --timeout=10s")
 		w("  kubectl get codatconnections -o wide")
 		w("")
 		w("The simulator's admin API: curl -s %s/_sim/companies/8a210b68-6988-11ed-a1eb-0242ac120002/connections", codatURL)
@@ -538,7 +568,7 @@ func freeAddr(want string) string {
 		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 			return want
 		}
-		logf("%s is taken; the simulator uses %s", want, ln.Addr())
+		logf("%s is taken; using %s", want, ln.Addr())
 	}
 	defer func() { _ = ln.Close() }()
 	return ln.Addr().String()

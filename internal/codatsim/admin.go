@@ -87,6 +87,53 @@ func (s *Simulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		s.adminConnection(w, parts[1], parts[3], s.Link)
 	case match(parts, "companies", "*", "connections", "*", "deauthorize") && m == http.MethodPost:
 		s.adminConnection(w, parts[1], parts[3], s.Deauthorize)
+	case match(parts, "companies", "*", "connections", "*", "fail-link") && m == http.MethodPost:
+		var body struct {
+			Message string `json:"message"`
+		}
+		if r.ContentLength != 0 && !readJSON(w, r, &body) {
+			return
+		}
+		s.adminConnection(w, parts[1], parts[3], func(c, id string) error { return s.FailLink(c, id, body.Message) })
+	case match(parts, "companies", "*", "tags") && (m == http.MethodPut || m == http.MethodPost):
+		var body struct {
+			Tags map[string]string `json:"tags"`
+		}
+		if !readJSON(w, r, &body) {
+			return
+		}
+		s.SetCompanyTags(parts[1], body.Tags)
+		w.WriteHeader(http.StatusNoContent)
+	case match(parts, "webhooks") && m == http.MethodGet:
+		writeJSON(w, http.StatusOK, s.Consumers())
+	case match(parts, "webhooks") && m == http.MethodPost:
+		var c Consumer
+		if !readJSON(w, r, &c) {
+			return
+		}
+		c, err := s.AddConsumer(c)
+		if err != nil {
+			adminError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusCreated, c)
+	case match(parts, "webhooks", "deliveries") && m == http.MethodGet:
+		writeJSON(w, http.StatusOK, s.Deliveries())
+	case match(parts, "webhooks", "rate-limit") && m == http.MethodPost:
+		var body struct {
+			EventType string `json:"eventType"`
+		}
+		if !readJSON(w, r, &body) {
+			return
+		}
+		if err := s.SendRateLimitEvent(body.EventType); err != nil {
+			adminError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	case match(parts, "webhooks", "*") && m == http.MethodDelete:
+		s.RemoveConsumer(parts[1])
+		w.WriteHeader(http.StatusNoContent)
 	case match(parts, "faults") && m == http.MethodGet:
 		writeJSON(w, http.StatusOK, s.Faults())
 	case match(parts, "faults") && (m == http.MethodPut || m == http.MethodPost):

@@ -237,10 +237,16 @@ func (s *Simulator) operateLocked(r *http.Request, op, companyID, connectionID s
 	case codatapi.OpDeleteConnection:
 		_ = s.deleteLocked(companyID, connectionID)
 		return &response{status: http.StatusOK, header: http.Header{}}
-	case codatapi.OpUnlinkConnection:
-		return s.unlinkLocked(c.conns[connectionID], body)
-	case codatapi.OpUpdateConnectionAuthorization:
-		return s.authorizeLocked(c.conns[connectionID], body)
+	case codatapi.OpUnlinkConnection, codatapi.OpUpdateConnectionAuthorization:
+		conn := c.conns[connectionID]
+		from := conn.Status
+		change := s.unlinkLocked
+		if op == codatapi.OpUpdateConnectionAuthorization {
+			change = s.authorizeLocked
+		}
+		resp := change(conn, body)
+		s.changedLocked(companyID, conn, from)
+		return resp
 	}
 	return errorResponse(http.StatusNotFound, "Unknown operation.")
 }
@@ -253,6 +259,9 @@ func (s *Simulator) injectFaultLocked(op string, d draw) *response {
 		s.resetQuotaLocked()
 	}
 	s.quota.used++
+	if s.quota.used == s.quota.limit+1 {
+		s.emitRateLimitLocked(EventRateLimitReached)
+	}
 	if s.quota.used > s.quota.limit {
 		resp := errorResponse(http.StatusTooManyRequests, "You have exceeded your request quota; please retry after the quota resets.")
 		resp.header.Set("Retry-After", strconv.Itoa(ceilSeconds(s.quota.resetAt.Sub(now))))
@@ -524,6 +533,7 @@ func (s *Simulator) createLocked(r *http.Request, companyID string, c *company, 
 	}}
 	c.conns[id] = conn
 	c.order = append(c.order, id)
+	s.emitConnectionLocked(EventConnectionCreated, companyID, conn.Connection)
 	return jsonResponse(http.StatusOK, conn.Connection)
 }
 
@@ -578,7 +588,9 @@ func (s *Simulator) serveLink(w http.ResponseWriter, r *http.Request, start time
 			case conn.Status == codatapi.StatusLinked:
 				status, text = http.StatusOK, conn.PlatformName+" is already linked. You can close this page."
 			default:
+				from := conn.Status
 				s.linkLocked(conn)
+				s.changedLocked(companyID, conn, from)
 				status, text = http.StatusOK, conn.PlatformName+" is now linked. You can close this page."
 			}
 			s.mu.Unlock()

@@ -43,22 +43,42 @@ type Faults struct {
 	BadResponseRate float64
 	// BadResponseBody is what such an answer carries: "truncated" (default), "empty" or "html".
 	BadResponseBody string
+
+	// WebhookDropNext drops the next N webhook deliveries: the consumer never hears of them.
+	WebhookDropNext int
+	// WebhookDropRate drops each delivery with this probability (0..1).
+	WebhookDropRate float64
+	// WebhookDuplicateRate delivers each event twice with this probability (0..1).
+	WebhookDuplicateRate float64
+	// WebhookMaxDelay delays each delivery by a random time up to this, so events can arrive
+	// out of order.
+	WebhookMaxDelay time.Duration
+	// WebhookBadSignatureNext signs the next N deliveries with a wrong key.
+	WebhookBadSignatureNext int
+	// WebhookBadSignatureRate signs each delivery with a wrong key with this probability (0..1).
+	WebhookBadSignatureRate float64
 }
 
 type faultsJSON struct {
-	Latency                string             `json:"latency,omitempty"`
-	ErrorRate              map[string]float64 `json:"errorRate,omitempty"`
-	ErrorStatus            int                `json:"errorStatus,omitempty"`
-	RateLimitRate          float64            `json:"rateLimitRate,omitempty"`
-	RateLimitNext          int                `json:"rateLimitNext,omitempty"`
-	RetryAfter             string             `json:"retryAfter,omitempty"`
-	Quota                  int                `json:"quota,omitempty"`
-	QuotaWindow            string             `json:"quotaWindow,omitempty"`
-	LoseCreateResponseNext int                `json:"loseCreateResponseNext,omitempty"`
-	LoseCreateResponseRate float64            `json:"loseCreateResponseRate,omitempty"`
-	BadResponseNext        int                `json:"badResponseNext,omitempty"`
-	BadResponseRate        float64            `json:"badResponseRate,omitempty"`
-	BadResponseBody        string             `json:"badResponseBody,omitempty"`
+	Latency                 string             `json:"latency,omitempty"`
+	ErrorRate               map[string]float64 `json:"errorRate,omitempty"`
+	ErrorStatus             int                `json:"errorStatus,omitempty"`
+	RateLimitRate           float64            `json:"rateLimitRate,omitempty"`
+	RateLimitNext           int                `json:"rateLimitNext,omitempty"`
+	RetryAfter              string             `json:"retryAfter,omitempty"`
+	Quota                   int                `json:"quota,omitempty"`
+	QuotaWindow             string             `json:"quotaWindow,omitempty"`
+	LoseCreateResponseNext  int                `json:"loseCreateResponseNext,omitempty"`
+	LoseCreateResponseRate  float64            `json:"loseCreateResponseRate,omitempty"`
+	BadResponseNext         int                `json:"badResponseNext,omitempty"`
+	BadResponseRate         float64            `json:"badResponseRate,omitempty"`
+	BadResponseBody         string             `json:"badResponseBody,omitempty"`
+	WebhookDropNext         int                `json:"webhookDropNext,omitempty"`
+	WebhookDropRate         float64            `json:"webhookDropRate,omitempty"`
+	WebhookDuplicateRate    float64            `json:"webhookDuplicateRate,omitempty"`
+	WebhookMaxDelay         string             `json:"webhookMaxDelay,omitempty"`
+	WebhookBadSignatureNext int                `json:"webhookBadSignatureNext,omitempty"`
+	WebhookBadSignatureRate float64            `json:"webhookBadSignatureRate,omitempty"`
 }
 
 func durationString(d time.Duration) string {
@@ -76,6 +96,9 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 		RetryAfter: durationString(f.RetryAfter), Quota: f.Quota, QuotaWindow: durationString(f.QuotaWindow),
 		LoseCreateResponseNext: f.LoseCreateResponseNext, LoseCreateResponseRate: f.LoseCreateResponseRate,
 		BadResponseNext: f.BadResponseNext, BadResponseRate: f.BadResponseRate, BadResponseBody: f.BadResponseBody,
+		WebhookDropNext: f.WebhookDropNext, WebhookDropRate: f.WebhookDropRate, WebhookDuplicateRate: f.WebhookDuplicateRate,
+		WebhookMaxDelay: durationString(f.WebhookMaxDelay), WebhookBadSignatureNext: f.WebhookBadSignatureNext,
+		WebhookBadSignatureRate: f.WebhookBadSignatureRate,
 	})
 }
 
@@ -92,12 +115,15 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 		RateLimitNext: j.RateLimitNext, Quota: j.Quota,
 		LoseCreateResponseNext: j.LoseCreateResponseNext, LoseCreateResponseRate: j.LoseCreateResponseRate,
 		BadResponseNext: j.BadResponseNext, BadResponseRate: j.BadResponseRate, BadResponseBody: j.BadResponseBody,
+		WebhookDropNext: j.WebhookDropNext, WebhookDropRate: j.WebhookDropRate, WebhookDuplicateRate: j.WebhookDuplicateRate,
+		WebhookBadSignatureNext: j.WebhookBadSignatureNext, WebhookBadSignatureRate: j.WebhookBadSignatureRate,
 	}
 	for _, d := range []struct {
 		name string
 		in   string
 		out  *time.Duration
-	}{{"latency", j.Latency, &out.Latency}, {"retryAfter", j.RetryAfter, &out.RetryAfter}, {"quotaWindow", j.QuotaWindow, &out.QuotaWindow}} {
+	}{{"latency", j.Latency, &out.Latency}, {"retryAfter", j.RetryAfter, &out.RetryAfter}, {"quotaWindow", j.QuotaWindow, &out.QuotaWindow},
+		{"webhookMaxDelay", j.WebhookMaxDelay, &out.WebhookMaxDelay}} {
 		if d.in == "" {
 			continue
 		}
@@ -113,7 +139,8 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 
 func (f Faults) validate() error {
 	rates := map[string]float64{"rateLimitRate": f.RateLimitRate, "loseCreateResponseRate": f.LoseCreateResponseRate,
-		"badResponseRate": f.BadResponseRate}
+		"badResponseRate": f.BadResponseRate, "webhookDropRate": f.WebhookDropRate, "webhookDuplicateRate": f.WebhookDuplicateRate,
+		"webhookBadSignatureRate": f.WebhookBadSignatureRate}
 	for op, r := range f.ErrorRate {
 		if op != "*" && !isOperation(op) {
 			return fmt.Errorf("errorRate: unknown operation %q", op)
@@ -129,7 +156,8 @@ func (f Faults) validate() error {
 		return fmt.Errorf("errorStatus %d is not an HTTP error status", f.ErrorStatus)
 	}
 	if f.Latency < 0 || f.RetryAfter < 0 || f.QuotaWindow < 0 || f.Quota < 0 || f.RateLimitNext < 0 ||
-		f.LoseCreateResponseNext < 0 || f.BadResponseNext < 0 {
+		f.LoseCreateResponseNext < 0 || f.BadResponseNext < 0 || f.WebhookDropNext < 0 || f.WebhookMaxDelay < 0 ||
+		f.WebhookBadSignatureNext < 0 {
 		return fmt.Errorf("faults must not be negative")
 	}
 	if _, ok := badBodies[f.BadResponseBody]; !ok && f.BadResponseBody != "" {

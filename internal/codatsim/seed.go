@@ -45,6 +45,8 @@ func (s *Simulator) AddConnection(c SeedConnection) (Connection, error) {
 	if err != nil {
 		return Connection{}, err
 	}
+	// Made outside the API (the Portal, Link): Codat reports it like any other.
+	s.emitConnectionLocked(EventConnectionCreated, c.CompanyID, conn.Connection)
 	return conn.clone(), nil
 }
 

@@ -12,7 +12,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -116,6 +118,12 @@ type Options struct {
 	Now func() time.Time
 	// OnRequest, if set, is called after every request, including /_sim/ calls (Operation "admin").
 	OnRequest func(Request)
+	// WebhookRetryScale multiplies Codat's webhook retry schedule (5s, 5m, 30m, 2h, 5h, 10h, 10h):
+	// 0.001 makes it milliseconds, for tests. Default 1.
+	WebhookRetryScale float64
+	// WebhookHTTPClient delivers webhooks (default http.DefaultClient), e.g. one that trusts a
+	// test's certificate authority.
+	WebhookHTTPClient *http.Client
 }
 
 // Simulator is an http.Handler serving Codat's connection API. Safe for concurrent use.
@@ -123,18 +131,27 @@ type Simulator struct {
 	opts Options
 	now  func() time.Time
 
-	mu          sync.Mutex
-	keys        map[string]bool // accepted Authorization header values
-	companies   map[string]*company
-	platforms   map[string]Platform
-	faults      Faults
-	faultRNG    *rand.Rand
-	idRNG       *rand.Rand
+	mu        sync.Mutex
+	keys      map[string]bool // accepted Authorization header values
+	companies map[string]*company
+	platforms map[string]Platform
+	faults    Faults
+	faultRNG  *rand.Rand
+	idRNG     *rand.Rand
+	// webhookRNG draws webhook ids and delivery faults, so that consumers change neither the
+	// connection ids nor the API's fault sequence.
+	webhookRNG  *rand.Rand
 	correlation uint64
 	lastCreated time.Time
 	quota       quotaState
 	failing     map[string]int    // companyId -> forced status (FailCompany)
 	garbling    map[string]string // companyId -> bad body kind (GarbleCompany)
+
+	consumers  []Consumer
+	deliveries []Delivery
+	// done stops webhook deliveries that are waiting for a retry (Close).
+	done      chan struct{}
+	closeOnce sync.Once
 
 	counts       map[string]int
 	statusCounts map[string]map[int]int
@@ -146,6 +163,7 @@ type Simulator struct {
 type company struct {
 	conns map[string]*connection
 	order []string // creation order, for stable paging
+	tags  map[string]string
 }
 
 type connection struct {
@@ -168,7 +186,7 @@ func New(o Options) *Simulator {
 		o.DailyQuota = DefaultDailyQuota
 	}
 	o.LinkBaseURL = strings.TrimRight(o.LinkBaseURL, "/")
-	s := &Simulator{opts: o, now: func() time.Time { return o.Now().UTC() }, keys: map[string]bool{}}
+	s := &Simulator{opts: o, now: func() time.Time { return o.Now().UTC() }, keys: map[string]bool{}, done: make(chan struct{})}
 	for _, k := range o.APIKeys {
 		s.addKeyLocked(k)
 	}
@@ -189,6 +207,7 @@ func (s *Simulator) resetLocked() {
 	seed := uint64(s.opts.Seed)
 	s.faultRNG = rand.New(rand.NewPCG(seed, 0x6661756c7473))
 	s.idRNG = rand.New(rand.NewPCG(seed, 0x696473))
+	s.webhookRNG = rand.New(rand.NewPCG(seed, 0x77656268))
 	s.correlation = 0
 	s.lastCreated = time.Time{}
 	s.faults = Faults{}.withDefaults()
@@ -208,6 +227,12 @@ func (s *Simulator) resetCountsLocked() {
 }
 
 func (s *Simulator) resetQuotaLocked() {
+	exhausted := s.quota.limit > 0 && s.quota.used > s.quota.limit
+	defer func() {
+		if exhausted {
+			s.emitRateLimitLocked(EventRateLimitReset)
+		}
+	}()
 	now := s.now()
 	if s.faults.Quota > 0 {
 		s.quota = quotaState{limit: s.faults.Quota, resetAt: now.Add(s.faults.QuotaWindow)}
@@ -357,7 +382,9 @@ func (s *Simulator) Link(companyID, connectionID string) error {
 	if err != nil {
 		return err
 	}
+	from := conn.Status
 	s.linkLocked(conn)
+	s.changedLocked(companyID, conn, from)
 	return nil
 }
 
@@ -396,7 +423,9 @@ func (s *Simulator) Deauthorize(companyID, connectionID string) error {
 	if err != nil {
 		return err
 	}
+	from := conn.Status
 	s.deauthorizeLocked(conn)
+	s.changedLocked(companyID, conn, from)
 	return nil
 }
 
@@ -419,13 +448,63 @@ func (s *Simulator) DeleteConnection(companyID, connectionID string) error {
 	return s.deleteLocked(companyID, connectionID)
 }
 
+// deleteLocked deletes a connection and sends connection.deleted with its last state.
 func (s *Simulator) deleteLocked(companyID, connectionID string) error {
-	if _, err := s.findLocked(companyID, connectionID); err != nil {
+	conn, err := s.findLocked(companyID, connectionID)
+	if err != nil {
 		return err
 	}
 	c := s.companies[companyID]
 	delete(c.conns, connectionID)
 	c.order = slices.DeleteFunc(c.order, func(id string) bool { return id == connectionID })
+	s.emitConnectionLocked(EventConnectionDeleted, companyID, conn.Connection)
+	return nil
+}
+
+// Close stops webhook deliveries that wait for a retry. The simulator still serves requests.
+func (s *Simulator) Close() {
+	s.closeOnce.Do(func() { close(s.done) })
+}
+
+func (s *Simulator) stopped() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// sleep waits d, or less when the simulator is closed.
+func (s *Simulator) sleep(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.done:
+	}
+}
+
+// SetCompanyTags sets the tags Codat holds for a company (the company is created if needed); they
+// appear in webhooks' referenceCompany.
+func (s *Simulator) SetCompanyTags(companyID string, tags map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.companies[companyID]
+	if c == nil {
+		c = &company{conns: map[string]*connection{}}
+		s.companies[companyID] = c
+	}
+	c.tags = maps.Clone(tags)
+}
+
+func (s *Simulator) companyTagsLocked(companyID string) map[string]string {
+	if c := s.companies[companyID]; c != nil {
+		return maps.Clone(c.tags)
+	}
 	return nil
 }
 
@@ -553,11 +632,14 @@ func (s *Simulator) Reset() {
 	s.resetLocked()
 }
 
-// newIDLocked returns a random UUID from the seeded generator.
-func (s *Simulator) newIDLocked() string {
+// newIDLocked returns a random connection UUID from the seeded generator.
+func (s *Simulator) newIDLocked() string { return uuidFrom(s.idRNG) }
+
+// uuidFrom draws a random UUID.
+func uuidFrom(rng *rand.Rand) string {
 	b := make([]byte, 16)
 	for i := 0; i < 16; i += 8 {
-		v := s.idRNG.Uint64()
+		v := rng.Uint64()
 		for j := 0; j < 8; j++ {
 			b[i+j] = byte(v >> (8 * j))
 		}

@@ -34,6 +34,10 @@ type Intervals struct {
 	// after transient failures.
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
+	// SafetyNet is the poll interval of settled and waiting connections
+	// while the webhook receiver is healthy: webhooks bring the news, and
+	// polling only catches what a lost webhook missed.
+	SafetyNet time.Duration
 }
 
 // DefaultIntervals are the intervals the manager's flags default to.
@@ -42,6 +46,7 @@ var DefaultIntervals = Intervals{
 	Settled:     10 * time.Minute,
 	BackoffBase: time.Second,
 	BackoffMax:  5 * time.Minute,
+	SafetyNet:   6 * time.Hour,
 }
 
 // Reconciler reconciles CodatConnections with Codat.
@@ -52,7 +57,10 @@ type Reconciler struct {
 	// the API server.
 	APIReader client.Reader
 	// Codat binds Codat's API to an object's credentials and company.
-	Codat       Connector
+	Codat Connector
+	// Webhooks, when set, turns Codat's webhooks into reconciles and makes
+	// polling the safety net while the receiver is healthy.
+	Webhooks    *Webhooks
 	Recorder    events.EventRecorder
 	Credentials DefaultCredentials
 	Intervals   Intervals
@@ -77,6 +85,7 @@ func (r *Reconciler) init() {
 			{&r.Intervals.Settled, DefaultIntervals.Settled},
 			{&r.Intervals.BackoffBase, DefaultIntervals.BackoffBase},
 			{&r.Intervals.BackoffMax, DefaultIntervals.BackoffMax},
+			{&r.Intervals.SafetyNet, DefaultIntervals.SafetyNet},
 		} {
 			if *f.v <= 0 {
 				*f.v = f.d
@@ -87,6 +96,9 @@ func (r *Reconciler) init() {
 		}
 		r.backoff = workqueue.NewTypedItemExponentialFailureRateLimiter[types.NamespacedName](
 			r.Intervals.BackoffBase, r.Intervals.BackoffMax)
+		if r.Webhooks != nil && r.Webhooks.FallbackSpread <= 0 {
+			r.Webhooks.FallbackSpread = r.Intervals.Settled
+		}
 	})
 }
 
@@ -99,6 +111,7 @@ func (r *Reconciler) init() {
 // Reconcile brings one CodatConnection and its connection in Codat together.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	r.init()
+	r.Webhooks.reconciling(req.NamespacedName)
 	obj := &codatv1.CodatConnection{}
 	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -131,6 +144,9 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *codatv1.CodatConnection
 		err = r.rateLimited(obj)
 	}
 	if err == nil {
+		err = r.quotaExhausted(obj)
+	}
+	if err == nil {
 		err = unchangedSinceStall(obj, codat)
 	}
 	if !obj.DeletionTimestamp.IsZero() {
@@ -147,6 +163,7 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *codatv1.CodatConnection
 	if err != nil {
 		return result{}, err
 	}
+	r.noticeChanges(ctx, obj, conn)
 	recordConnection(obj, conn)
 	conn, err = r.converge(ctx, obj, codat, conn)
 	recordConnection(obj, conn)

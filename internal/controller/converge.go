@@ -73,6 +73,10 @@ func assess(obj *codatv1.CodatConnection) (readiness, error) {
 	case codatapi.StatusLinked:
 		return ready(codatv1.ReasonLinked, "Codat reports the connection Linked"), nil
 	case codatapi.StatusPendingAuth:
+		if failed, message := linkFailure(status, obj.Status.DataConnectionErrors); failed {
+			return waiting(codatv1.ReasonLinkFailed, fmt.Sprintf(
+				"The business's last attempt to link failed: %s. They can try again at the link in status.linkUrl", message)), nil
+		}
 		return waiting(codatv1.ReasonAwaitingAuthorization,
 			"Waiting for the business to authorize the connection at the link in status.linkUrl"), nil
 	case codatapi.StatusDeauthorized:

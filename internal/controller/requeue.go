@@ -14,11 +14,16 @@ import (
 	"github.com/codat-operator/codat-operator/internal/codatclient"
 )
 
-// pollInterval says when to look at a realized connection again. One in its
-// desired state is polled every Settled interval. One that waits for the
+// pollInterval says when to look at a realized connection again. While the
+// webhook receiver is healthy, every realized connection is polled at the
+// SafetyNet interval. Otherwise one in its desired state is polled every
+// Settled interval. One that waits for the
 // business is polled sooner, and less often the longer it has waited: every
 // half of the time waited so far, from PendingAuth up to Settled.
 func (r *Reconciler) pollInterval(obj *codatv1.CodatConnection, state readiness) time.Duration {
+	if r.Webhooks.safetyNet() {
+		return jitter(r.Intervals.SafetyNet)
+	}
 	if state.status == metav1.ConditionTrue {
 		return jitter(r.Intervals.Settled)
 	}
@@ -89,4 +94,16 @@ func (r *Reconciler) rateLimited(obj *codatv1.CodatConnection) error {
 		message: rateLimitedMessage,
 		after:   wait, working: !settled(obj),
 	}
+}
+
+// quotaMessage is what objects say while Codat's daily quota is used up.
+const quotaMessage = "Codat reported the account's daily quota used up (client.rateLimit.reached); the operator makes no request until Codat reports it reset, or the quota's expiry passes"
+
+// quotaExhausted stops the pass while Codat's webhook says the daily quota is used up.
+func (r *Reconciler) quotaExhausted(obj *codatv1.CodatConnection) error {
+	wait := r.Webhooks.quotaExhausted()
+	if wait <= 0 {
+		return nil
+	}
+	return &retryError{reason: codatv1.ReasonRateLimited, message: quotaMessage, after: wait, working: !settled(obj)}
 }

@@ -46,15 +46,28 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager, opts controller.Optio
 		opts.RateLimiter = workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](
 			r.Intervals.BackoffBase, r.Intervals.BackoffMax)
 	}
-	return builder.ControllerManagedBy(mgr).
+	b := builder.ControllerManagedBy(mgr).
 		Named("codatconnection").
 		For(&codatv1.CodatConnection{}, builder.WithPredicates(changedByUser())).
 		// Only the metadata of Secrets is cached: a change to a referenced
 		// Secret's content bumps its resourceVersion, which is all the watch
 		// needs; contents are read on demand.
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.objectsReadingSecret)).
-		WithOptions(opts).
-		Complete(r)
+		WithOptions(opts)
+	if r.Webhooks != nil {
+		if err := mgr.GetFieldIndexer().IndexField(context.Background(), &codatv1.CodatConnection{}, indexConnectionID, connectionIDOf); err != nil {
+			return err
+		}
+		b = b.WatchesRawSource(r.Webhooks.source())
+	}
+	return b.Complete(r)
+}
+
+func connectionIDOf(o client.Object) []string {
+	if id := o.(*codatv1.CodatConnection).Status.ConnectionID; id != "" {
+		return []string{id}
+	}
+	return nil
 }
 
 func secretRefs(o client.Object) []string {

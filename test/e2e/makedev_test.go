@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -73,6 +75,31 @@ func TestMakeDev(t *testing.T) {
 		return true, ""
 	})
 
+	// Play the business as the next steps say: the simulator's webhook turns acme-xero Ready at
+	// the default poll intervals.
+	receiverURL := regexp.MustCompile(`receiver at (http://\S+);`).FindStringSubmatch(readFile(second.log))
+	if receiverURL == nil {
+		t.Fatalf("make dev did not print the webhook receiver's address:\n%s", second.tail(30))
+	}
+	eventually(t, 60*time.Second, "acme-xero to have a linkUrl", func() (bool, string) {
+		out, _ := exec.Command("kubectl", "--kubeconfig", kubeconfig, "get", "codatconnection", "acme-xero", "-o", "jsonpath={.status.linkUrl}").Output()
+		return strings.HasPrefix(string(out), "http://"), string(out)
+	})
+	link, _ := exec.Command("kubectl", "--kubeconfig", kubeconfig, "get", "codatconnection", "acme-xero", "-o", "jsonpath={.status.linkUrl}").Output()
+	if resp, err := http.Get(string(link)); err != nil {
+		t.Fatalf("opening the linkUrl: %v", err)
+	} else {
+		_ = resp.Body.Close()
+	}
+	if out, err := exec.Command("kubectl", "--kubeconfig", kubeconfig, "wait", "--for=condition=Ready", "codatconnection/acme-xero", "--timeout=30s").CombinedOutput(); err != nil {
+		t.Fatalf("acme-xero did not turn Ready after the business linked it: %v\n%s", err, out)
+	}
+	deliveries := httpGet(t, simURL[1]+"/_sim/webhooks/deliveries")
+	if !regexp.MustCompile(`"eventType": "connection.connected",[^}]*"statusCode": 200`).MatchString(deliveries) {
+		t.Fatalf("the operator never accepted the simulator's connection.connected webhook:\n%s", deliveries)
+	}
+	receiverAddr := strings.TrimPrefix(strings.TrimSuffix(receiverURL[1], "/webhooks/codat"), "http://")
+
 	// SIGTERM to make (as `kill` would): nothing it started is left, its ports are closed.
 	_ = syscall.Kill(second.cmd.Process.Pid, syscall.SIGTERM)
 	if !second.wait(90 * time.Second) {
@@ -83,7 +110,7 @@ func TestMakeDev(t *testing.T) {
 			t.Errorf("pid %d is still running after make dev stopped", pid)
 		}
 	}
-	for _, addr := range []string{apiserver, simAddr} {
+	for _, addr := range []string{apiserver, simAddr, receiverAddr} {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			_ = c.Close()
 			t.Errorf("%s still accepts connections after make dev stopped", addr)
@@ -160,4 +187,18 @@ func serverOf(t *testing.T, kubeconfig string) string {
 func readFile(path string) string {
 	raw, _ := os.ReadFile(path)
 	return string(raw)
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -1,0 +1,153 @@
+package webhooks
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+	"github.com/codat-operator/codat-operator/internal/codatapi"
+	"github.com/codat-operator/codat-operator/internal/controller"
+)
+
+// BenchmarkAuthorizationToReady measures, over 100 connections, the time from the business
+// authorizing (the simulator links the connection) to the object showing Ready, with webhooks
+// and with polling only, at the default poll intervals. It runs once whatever -benchtime says.
+func BenchmarkAuthorizationToReady(b *testing.B) {
+	for _, mode := range []struct {
+		name      string
+		noSecrets bool
+	}{{"webhooks", false}, {"polling-only", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			r := newRig(b, rigOptions{intervals: controller.DefaultIntervals, noSigningSecret: mode.noSecrets})
+			latencies := r.linkAll(b, 100)
+			slices.Sort(latencies)
+			b.ReportMetric(float64(latencies[len(latencies)/2].Milliseconds()), "p50-ms")
+			b.ReportMetric(float64(latencies[len(latencies)*99/100].Milliseconds()), "p99-ms")
+		})
+	}
+}
+
+// linkAll creates n objects, waits until they wait for the business, links them all and returns
+// how long each took to show Ready after its link.
+func (r *rig) linkAll(b *testing.B, n int) []time.Duration {
+	b.Helper()
+	for i := range n {
+		r.create(fmt.Sprintf("bench-%03d", i))
+	}
+	ids := map[string]string{}
+	r.waitFor("bench-000", "all awaiting", 5*time.Minute, func(*codatv1.CodatConnection) bool {
+		var list codatv1.CodatConnectionList
+		if err := k8s.List(context.Background(), &list, client.InNamespace(r.ns)); err != nil {
+			b.Fatal(err)
+		}
+		for _, o := range list.Items {
+			if o.Status.ConnectionID != "" {
+				ids[o.Name] = o.Status.ConnectionID
+			}
+		}
+		return len(ids) == n
+	})
+
+	w, err := client.NewWithWatch(env.Config, client.Options{Scheme: k8s.Scheme()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	watcher, err := w.Watch(context.Background(), &codatv1.CodatConnectionList{}, client.InNamespace(r.ns))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer watcher.Stop()
+	var mu sync.Mutex
+	linkedAt := map[string]time.Time{}
+	b.ResetTimer()
+	go func() {
+		for name, id := range ids {
+			mu.Lock()
+			linkedAt[name] = time.Now()
+			mu.Unlock()
+			if err := r.sim.Link(r.company, id); err != nil {
+				b.Error(err)
+			}
+			time.Sleep(10 * time.Millisecond) // businesses authorize one at a time
+		}
+	}()
+	var latencies []time.Duration
+	seen := map[string]bool{}
+	deadline := time.After(10 * time.Minute)
+	for len(latencies) < n {
+		select {
+		case e := <-watcher.ResultChan():
+			o, ok := e.Object.(*codatv1.CodatConnection)
+			if !ok || e.Type == watch.Deleted || seen[o.Name] || !meta.IsStatusConditionTrue(o.Status.Conditions, codatv1.ConditionReady) {
+				continue
+			}
+			mu.Lock()
+			at, linked := linkedAt[o.Name]
+			mu.Unlock()
+			if !linked {
+				continue
+			}
+			seen[o.Name] = true
+			latencies = append(latencies, time.Since(at))
+		case <-deadline:
+			b.Fatalf("%d of %d objects turned Ready", len(latencies), n)
+		}
+	}
+	b.StopTimer()
+	return latencies
+}
+
+// BenchmarkIdleCallsPerDay counts the Codat calls that 20 settled connections cost while nothing
+// happens, with webhooks and with polling only, at the default intervals scaled down 600 times
+// (the 10-minute poll becomes a second, the 6-hour safety net 36 seconds), and scales the count
+// back up to calls per connection per day.
+func BenchmarkIdleCallsPerDay(b *testing.B) {
+	const scale, n, window = 600, 20, 72 * time.Second
+	scaled := controller.Intervals{
+		PendingAuth: controller.DefaultIntervals.PendingAuth / scale, Settled: controller.DefaultIntervals.Settled / scale,
+		SafetyNet:   controller.DefaultIntervals.SafetyNet / scale,
+		BackoffBase: controller.DefaultIntervals.BackoffBase, BackoffMax: controller.DefaultIntervals.BackoffMax,
+	}
+	for _, mode := range []struct {
+		name      string
+		noSecrets bool
+	}{{"webhooks", false}, {"polling-only", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			r := newRig(b, rigOptions{intervals: scaled, noSigningSecret: mode.noSecrets})
+			for i := range n {
+				r.create(fmt.Sprintf("idle-%02d", i))
+			}
+			var list codatv1.CodatConnectionList
+			r.waitFor("idle-00", "all created", 2*time.Minute, func(*codatv1.CodatConnection) bool {
+				_ = k8s.List(context.Background(), &list, client.InNamespace(r.ns))
+				for _, o := range list.Items {
+					if o.Status.ConnectionID == "" {
+						return false
+					}
+				}
+				return len(list.Items) == n
+			})
+			for _, o := range list.Items {
+				if err := r.sim.Link(r.company, o.Status.ConnectionID); err != nil {
+					b.Fatal(err)
+				}
+			}
+			time.Sleep(5 * time.Second) // settle: the links are seen
+			before := r.calls(codatapi.OpGetConnection)
+			b.ResetTimer()
+			time.Sleep(window)
+			b.StopTimer()
+			calls := float64(r.calls(codatapi.OpGetConnection) - before)
+			perDay := calls / n * float64(24*time.Hour) / float64(window*scale)
+			b.ReportMetric(perDay, "calls/connection/day")
+		})
+	}
+}
