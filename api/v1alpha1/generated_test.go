@@ -24,8 +24,9 @@ func TestGeneratedFilesAreCurrent(t *testing.T) {
 	for _, f := range []string{"go.mod", "go.sum"} {
 		copyFile(t, filepath.Join(root, f), filepath.Join(work, f))
 	}
+	controllerGen := pinnedTool(t, "controller-gen")
 	run := func(args ...string) {
-		cmd := exec.Command("go", append([]string{"tool", "controller-gen"}, args...)...)
+		cmd := exec.Command(controllerGen, args...)
 		cmd.Dir = work
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("controller-gen %v: %v\n%s", args, err, out)
@@ -52,6 +53,22 @@ func TestGeneratedFilesAreCurrent(t *testing.T) {
 			t.Errorf("%s is out of date: run `make manifests generate` and commit the result", f)
 		}
 	}
+}
+
+// pinnedTool builds the tool at the version pinned in hack/tools/<name>/go.mod
+// (the one `make` uses; cached by Go after the first build) and returns the
+// path of its binary.
+func pinnedTool(t *testing.T, name string) string {
+	t.Helper()
+	cmd := exec.Command("go", "tool", "-n", name)
+	cmd.Dir = filepath.Join(testenv.ModuleRoot(), "hack", "tools", name)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("building %s from %s: %v\n%s", name, cmd.Dir, err, stderr.String())
+	}
+	return strings.TrimSpace(string(out))
 }
 
 func copyGoTree(t *testing.T, from, to string) {
