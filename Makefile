@@ -20,7 +20,7 @@ ENVTEST_ASSETS := $(CURDIR)/bin/k8s/$(ENVTEST_K8S_VERSION)-$(GOOS)-$(GOARCH)
 #   go mod init github.com/codat-operator/codat-operator/hack/tools/foo
 #   go get -tool example.com/foo/cmd/foo@vX.Y.Z
 # then use $(TOOLS_BIN)/foo as a prerequisite and as the command.
-TOOLS_BIN := $(CURDIR)/bin/tools
+TOOLS_BIN := bin/tools
 CONTROLLER_GEN := $(TOOLS_BIN)/controller-gen
 GOLANGCI_LINT := $(TOOLS_BIN)/golangci-lint
 CRD_REF_DOCS := $(TOOLS_BIN)/crd-ref-docs
@@ -127,5 +127,5 @@ undeploy: ## Remove the operator from the cluster.
 ##@ Tools
 
 $(TOOLS_BIN)/%: hack/tools/%/go.mod
-	go -C hack/tools/$* build -o $@ tool
+	go -C hack/tools/$* build -o $(CURDIR)/$@ tool
 	@touch $@

@@ -255,7 +255,3 @@ type CodatConnectionList struct {
 	// items are the CodatConnections.
 	Items []CodatConnection `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&CodatConnection{}, &CodatConnectionList{})
-}

@@ -92,10 +92,10 @@ func copyFile(t *testing.T, from, to string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(to), 0o750); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(to, raw, 0o644); err != nil {
+	if err := os.WriteFile(to, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
