@@ -1,4 +1,4 @@
-package v1alpha1_test
+package manifests
 
 import (
 	"bytes"
@@ -25,16 +25,16 @@ func TestGeneratedFilesAreCurrent(t *testing.T) {
 		copyFile(t, filepath.Join(root, f), filepath.Join(work, f))
 	}
 	controllerGen := pinnedTool(t, "controller-gen")
-	run := func(args ...string) {
-		cmd := exec.Command(controllerGen, args...)
+	run := func(tool string, args ...string) {
+		cmd := exec.Command(tool, args...)
 		cmd.Dir = work
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("controller-gen %v: %v\n%s", args, err, out)
+			t.Fatalf("%s %v: %v\n%s", filepath.Base(tool), args, err, out)
 		}
 	}
 	// The same invocations as `make manifests generate`.
-	run("rbac:roleName=manager-role", "crd", "paths=./...", "output:crd:artifacts:config=config/crd/bases")
-	run("object", "paths=./api/...")
+	run(controllerGen, "rbac:roleName=manager-role", "crd", "paths=./...", "output:crd:artifacts:config=config/crd/bases")
+	run(controllerGen, "object", "paths=./api/...")
 
 	for _, f := range []string{
 		"config/crd/bases/codat.io_codatconnections.yaml",
