@@ -46,8 +46,13 @@ manifests: $(CONTROLLER_GEN) ## Generate the CRD and the RBAC role from the kube
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
 
 .PHONY: generate
-generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods of the API types.
+generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods of the API types, then docs/api.md.
 	$(CONTROLLER_GEN) object paths="./api/..."
+	@$(MAKE) --no-print-directory api-docs
+
+.PHONY: api-docs
+api-docs: $(CRD_REF_DOCS) ## Generate the API reference, docs/api.md, from the Go types and their markers.
+	$(CRD_REF_DOCS) --log-level=WARN --source-path=./api --config=hack/api-docs/config.yaml --renderer=markdown --output-path=docs/api.md
 
 .PHONY: fmt
 fmt: ## Run gofmt on the code.

@@ -12,9 +12,10 @@ import (
 	"github.com/codat-operator/codat-operator/internal/testenv"
 )
 
-// TestGeneratedFilesAreCurrent regenerates the CRD, the RBAC role and the
-// deepcopy code in a copy of the module and compares them with the committed
-// files: editing a marker or a type without `make manifests generate` fails.
+// TestGeneratedFilesAreCurrent regenerates the CRD, the RBAC role, the
+// deepcopy code and the API reference in a copy of the module and compares
+// them with the committed files: editing a marker, a type or its comment
+// without `make manifests generate` fails.
 func TestGeneratedFilesAreCurrent(t *testing.T) {
 	root := testenv.ModuleRoot()
 	work := t.TempDir()
@@ -32,14 +33,20 @@ func TestGeneratedFilesAreCurrent(t *testing.T) {
 			t.Fatalf("%s %v: %v\n%s", filepath.Base(tool), args, err, out)
 		}
 	}
-	// The same invocations as `make manifests generate`.
+	// The same invocations as `make manifests generate` (api-docs included).
 	run(controllerGen, "rbac:roleName=manager-role", "crd", "paths=./...", "output:crd:artifacts:config=config/crd/bases")
 	run(controllerGen, "object", "paths=./api/...")
+	if err := os.MkdirAll(filepath.Join(work, "docs"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	run(pinnedTool(t, "crd-ref-docs"), "--log-level=WARN", "--source-path=./api",
+		"--config="+filepath.Join(root, "hack", "api-docs", "config.yaml"), "--renderer=markdown", "--output-path=docs/api.md")
 
 	for _, f := range []string{
 		"config/crd/bases/codat.io_codatconnections.yaml",
 		"config/rbac/role.yaml",
 		"api/v1alpha1/zz_generated.deepcopy.go",
+		"docs/api.md",
 	} {
 		committed, err := os.ReadFile(filepath.Join(root, f))
 		if err != nil {
