@@ -18,7 +18,7 @@ ENVTEST_ASSETS := $(CURDIR)/bin/k8s/$(ENVTEST_K8S_VERSION)-$(GOOS)-$(GOARCH)
 # be the folder's name):
 #   mkdir hack/tools/foo && cd hack/tools/foo
 #   go mod init github.com/codat-operator/codat-operator/hack/tools/foo
-#   go get -tool example.com/foo/cmd/foo@vX.Y.Z
+#   go get -tool example.com/foo/cmd/foo@vX.Y.Z && go mod tidy
 # then use $(TOOLS_BIN)/foo as a prerequisite and as the command.
 TOOLS_BIN := bin/tools
 CONTROLLER_GEN := $(TOOLS_BIN)/controller-gen
@@ -75,7 +75,7 @@ envtest: ## Build kube-apiserver and etcd for the tests into bin/ (once; a no-op
 	@hack/envtest/build.sh "$(ENVTEST_ASSETS)"
 
 .PHONY: test
-test: envtest build tidy-check lint ## Run every test: unit, API-server (envtest), simulator, e2e. What CI runs.
+test: tidy-check lint envtest build ## Run every test: unit, API-server (envtest), simulator, e2e. What CI runs.
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	go vet ./...
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test $(GO_TEST_FLAGS) ./...
@@ -129,8 +129,7 @@ deploy: manifests ## Deploy the operator to the cluster of the current kubeconfi
 undeploy: ## Remove the operator from the cluster.
 	kubectl delete --ignore-not-found -k config/default
 
-##@ Tools
-
+# bin/tools/<tool> from hack/tools/<tool>/go.mod: see TOOLS_BIN above.
 $(TOOLS_BIN)/%: hack/tools/%/go.mod
 	go -C hack/tools/$* build -o $(CURDIR)/$@ tool
 	@touch $@
