@@ -74,6 +74,13 @@ tidy-check: ## Fail when `go mod tidy` would change go.mod or go.sum of any modu
 envtest: ## Build kube-apiserver and etcd for the tests into bin/ (once; a no-op when they exist).
 	@hack/envtest/build.sh "$(ENVTEST_ASSETS)"
 
+# The fast tests: every package but those that start an API server (api/, test/).
+UNIT_PACKAGES = $(shell go list ./... | grep -v -e '/test/' -e '/api/')
+
+.PHONY: test-unit
+test-unit: ## Run the fast tests (no API server, no binaries): reconciler decisions, client, simulator.
+	go test -count=1 $(UNIT_PACKAGES)
+
 .PHONY: test
 test: tidy-check lint envtest build ## Run every test: unit, API-server (envtest), simulator, e2e. What CI runs.
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi

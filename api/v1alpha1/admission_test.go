@@ -63,28 +63,123 @@ func TestDefaults(t *testing.T) {
 
 func TestInvalidSpecsAreRejectedOnCreate(t *testing.T) {
 	ns := newNamespace(t)
+	long := strings.Repeat("a", 254)
 	cases := []struct {
 		name      string
 		mutate    func(*codatv1.CodatConnection)
 		wantField string
+		wantText  string
 	}{
-		{"missing companyId", func(c *codatv1.CodatConnection) { c.Spec.CompanyID = "" }, "spec.companyId"},
-		{"companyId not a UUID", func(c *codatv1.CodatConnection) { c.Spec.CompanyID = "acme" }, "spec.companyId"},
-		{"platformKey upper case", func(c *codatv1.CodatConnection) { c.Spec.PlatformKey = "XERO" }, "spec.platformKey"},
-		{"platformKey too short", func(c *codatv1.CodatConnection) { c.Spec.PlatformKey = "abc" }, "spec.platformKey"},
-		{"platformKey too long", func(c *codatv1.CodatConnection) { c.Spec.PlatformKey = "abcde" }, "spec.platformKey"},
-		{"unknown state", func(c *codatv1.CodatConnection) { c.Spec.State = "Paused" }, "spec.state"},
-		{"unknown deletionPolicy", func(c *codatv1.CodatConnection) { c.Spec.DeletionPolicy = "Retain" }, "spec.deletionPolicy"},
-		{"connectionId not a UUID", func(c *codatv1.CodatConnection) { c.Spec.ConnectionID = "conn-1" }, "spec.connectionId"},
+		{"missing companyId", func(c *codatv1.CodatConnection) { c.Spec.CompanyID = "" }, "spec.companyId", "companyId is required"},
+		{"companyId not a UUID", func(c *codatv1.CodatConnection) { c.Spec.CompanyID = "acme" }, "spec.companyId", "must be a UUID"},
+		{"platformKey upper case", func(c *codatv1.CodatConnection) { c.Spec.PlatformKey = "XERO" }, "spec.platformKey", "four lowercase letters"},
+		{"platformKey too short", func(c *codatv1.CodatConnection) { c.Spec.PlatformKey = "abc" }, "spec.platformKey", "four lowercase letters"},
+		{"platformKey too long", func(c *codatv1.CodatConnection) { c.Spec.PlatformKey = "abcde" }, "spec.platformKey", "four lowercase letters"},
+		{"unknown state", func(c *codatv1.CodatConnection) { c.Spec.State = "Paused" }, "spec.state", "must be Linked or Unlinked"},
+		{"unknown deletionPolicy", func(c *codatv1.CodatConnection) { c.Spec.DeletionPolicy = "Retain" }, "spec.deletionPolicy", "must be Delete, Unlink or Orphan"},
+		{"connectionId not a UUID", func(c *codatv1.CodatConnection) { c.Spec.ConnectionID = "conn-1" }, "spec.connectionId", "must be a UUID"},
 		{"empty credentials Secret name", func(c *codatv1.CodatConnection) {
 			c.Spec.CredentialsRef = &codatv1.SecretKeyReference{}
-		}, "spec.credentialsRef.name"},
+		}, "spec.credentialsRef.name", "name of a Secret in this namespace"},
+		{"credentials Secret in another namespace", func(c *codatv1.CodatConnection) {
+			c.Spec.CredentialsRef = &codatv1.SecretKeyReference{Name: "other-ns/creds"}
+		}, "spec.credentialsRef.name", "Secrets of other namespaces cannot be named"},
+		{"credentials Secret name too long", func(c *codatv1.CodatConnection) {
+			c.Spec.CredentialsRef = &codatv1.SecretKeyReference{Name: long}
+		}, "spec.credentialsRef.name", "at most 253"},
+		{"credentials Secret name with upper case", func(c *codatv1.CodatConnection) {
+			c.Spec.CredentialsRef = &codatv1.SecretKeyReference{Name: "Codat"}
+		}, "spec.credentialsRef.name", "lowercase letters"},
+		{"credentials key that no Secret can have", func(c *codatv1.CodatConnection) {
+			c.Spec.CredentialsRef = &codatv1.SecretKeyReference{Name: "codat", Key: "api/key"}
+		}, "spec.credentialsRef.key", "must be a key of a Secret"},
+		{"authorization Secret in another namespace", func(c *codatv1.CodatConnection) {
+			c.Spec.Authorization = &codatv1.AuthorizationSource{SecretRef: codatv1.LocalSecretReference{Name: "Other_NS/tokens"}}
+		}, "spec.authorization.secretRef.name", "Secrets of other namespaces cannot be named"},
+		{"authorization Secret name empty", func(c *codatv1.CodatConnection) {
+			c.Spec.Authorization = &codatv1.AuthorizationSource{}
+		}, "spec.authorization.secretRef.name", "name of a Secret in this namespace"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			err := k8s.Create(context.Background(), connection(ns, tc.mutate))
 			requireInvalid(t, err, tc.wantField)
+			if !strings.Contains(err.Error(), tc.wantText) {
+				t.Errorf("error %q does not say %q", err, tc.wantText)
+			}
 		})
+	}
+}
+
+// TestRejectionsReadCleanly: what kubectl prints for a bad object names the field and says what is
+// wrong, in one line per problem, without the API server's "some validation rules were not
+// checked" line (which any failed OpenAPI enum, required or length check adds).
+func TestRejectionsReadCleanly(t *testing.T) {
+	ns := newNamespace(t)
+	cases := map[string]string{
+		"missing spec": `{"apiVersion":"codat.io/v1alpha1","kind":"CodatConnection","metadata":{"name":"a"}}`,
+		"missing companyId": `{"apiVersion":"codat.io/v1alpha1","kind":"CodatConnection","metadata":{"name":"b"},
+			"spec":{"platformKey":"gbol"}}`,
+		"missing platformKey": `{"apiVersion":"codat.io/v1alpha1","kind":"CodatConnection","metadata":{"name":"c"},
+			"spec":{"companyId":"` + companyA + `"}}`,
+		"bad enum values": `{"apiVersion":"codat.io/v1alpha1","kind":"CodatConnection","metadata":{"name":"d"},
+			"spec":{"companyId":"` + companyA + `","platformKey":"gbol","state":"Paused","deletionPolicy":"Retain"}}`,
+		"credentialsRef without a name": `{"apiVersion":"codat.io/v1alpha1","kind":"CodatConnection","metadata":{"name":"e"},
+			"spec":{"companyId":"` + companyA + `","platformKey":"gbol","credentialsRef":{"key":"apiKey"}}}`,
+		"too long a Secret name": `{"apiVersion":"codat.io/v1alpha1","kind":"CodatConnection","metadata":{"name":"f"},
+			"spec":{"companyId":"` + companyA + `","platformKey":"gbol","authorization":{"secretRef":{"name":"` + strings.Repeat("x", 300) + `"}}}}`,
+	}
+	for name, manifest := range cases {
+		t.Run(name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "bad.json")
+			if err := os.WriteFile(file, []byte(manifest), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := env.Kubectl("create", "-n", ns, "--dry-run=server", "-f", file)
+			if err == nil {
+				t.Fatalf("accepted")
+			}
+			t.Logf("%s", err)
+			for _, bad := range []string{"some validation rules were not checked", "<nil>"} {
+				if strings.Contains(err.Error(), bad) {
+					t.Errorf("the rejection says %q: %v", bad, err)
+				}
+			}
+			if !strings.Contains(err.Error(), "spec") {
+				t.Errorf("the rejection does not name the field: %v", err)
+			}
+		})
+	}
+}
+
+// TestConnectionIDMustBeTheManagedOne: an object that manages a connection cannot be told to
+// adopt another one; naming the one it manages is accepted.
+func TestConnectionIDMustBeTheManagedOne(t *testing.T) {
+	ns := newNamespace(t)
+	c := connection(ns, nil)
+	if err := k8s.Create(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	c.Status.ConnectionID = connA
+	if err := k8s.Status().Update(context.Background(), c); err != nil {
+		t.Fatalf("writing status: %v", err)
+	}
+	c.Spec.ConnectionID = connB
+	err := k8s.Update(context.Background(), c)
+	requireInvalid(t, err, "spec.connectionId")
+	for _, want := range []string{connA, connB, "never switches connections"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	c.Spec.ConnectionID = connA
+	if err := k8s.Update(context.Background(), c); err != nil {
+		t.Fatalf("naming the connection the object manages: %v", err)
+	}
+	// The operator's own status writes are not refused by the rule.
+	c.Status.ConnectionStatus = "Linked"
+	if err := k8s.Status().Update(context.Background(), c); err != nil {
+		t.Fatalf("writing status after adoption: %v", err)
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 )
 
 // DesiredState is the state a CodatConnection asks Codat's connection to be in.
-// +kubebuilder:validation:Enum=Linked;Unlinked
+// Allowed values are checked by CEL rather than an OpenAPI enum, so that a
+// wrong value is rejected with one clear line (see docs/design.md).
+// +kubebuilder:validation:XValidation:rule="self in ['Linked', 'Unlinked']",message="must be Linked or Unlinked"
 type DesiredState string
 
 const (
@@ -18,7 +20,7 @@ const (
 )
 
 // DeletionPolicy says what deleting a CodatConnection does to the connection in Codat.
-// +kubebuilder:validation:Enum=Delete;Unlink;Orphan
+// +kubebuilder:validation:XValidation:rule="self in ['Delete', 'Unlink', 'Orphan']",message="must be Delete, Unlink or Orphan"
 type DeletionPolicy string
 
 const (
@@ -32,22 +34,28 @@ const (
 
 // CodatConnectionSpec is the desired state of a connection between one Codat
 // company and one platform.
+//
+// Every rule is a CEL rule with its own message, on purpose: an OpenAPI
+// enum, required or maxLength failure makes the API server skip the CEL rules
+// and add a confusing "some validation rules were not checked" line.
+// +kubebuilder:validation:XValidation:rule="has(self.companyId)",message="companyId is required: the id of the company in Codat (a UUID)",fieldPath=".companyId"
+// +kubebuilder:validation:XValidation:rule="has(self.platformKey)",message="platformKey is required: Codat's four-letter key of the platform, for example gbol for Xero",fieldPath=".platformKey"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.connectionId) || (has(self.connectionId) && self.connectionId == oldSelf.connectionId)",message="connectionId cannot be changed or removed once set",fieldPath=".connectionId"
 type CodatConnectionSpec struct {
 	// companyId is the Codat company the connection belongs to (a UUID, as
-	// shown in Codat's portal). It cannot be changed after creation.
-	// +required
-	// +kubebuilder:validation:Pattern=`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
+	// shown in Codat's portal). Required. It cannot be changed after creation.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')",message="must be a UUID: the company's id as Codat's portal shows it"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="companyId is immutable"
-	CompanyID string `json:"companyId"`
+	CompanyID string `json:"companyId,omitempty"`
 
 	// platformKey is Codat's four-letter key of the platform to connect, for
 	// example gbol (Xero), qhyg (QuickBooks Online) or mqjo (Codat's accounting
-	// sandbox). It cannot be changed after creation.
-	// +required
-	// +kubebuilder:validation:Pattern=`^[a-z]{4}$`
+	// sandbox). Required. It cannot be changed after creation.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z]{4}$')",message="must be four lowercase letters, Codat's key of the platform (for example gbol for Xero)"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="platformKey is immutable"
-	PlatformKey string `json:"platformKey"`
+	PlatformKey string `json:"platformKey,omitempty"`
 
 	// state is the desired state of the connection: Linked (the default) or
 	// Unlinked. Setting Unlinked unlinks a Linked connection in Codat; setting
@@ -68,9 +76,11 @@ type CodatConnectionSpec struct {
 	// connectionId adopts an existing Codat connection (a UUID) instead of
 	// creating one. It may be set later, for example to pick one of the
 	// candidates a Stalled object lists, but once set it cannot be changed or
-	// removed. The connection must belong to companyId and platformKey.
+	// removed, and it cannot name another connection than the one the object
+	// already manages (status.connectionId). The connection must belong to
+	// companyId and platformKey.
 	// +optional
-	// +kubebuilder:validation:Pattern=`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')",message="must be a UUID: the connection's id in Codat"
 	ConnectionID string `json:"connectionId,omitempty"`
 
 	// authorization re-authorizes the connection with values from a Secret
@@ -87,39 +97,41 @@ type CodatConnectionSpec struct {
 }
 
 // AuthorizationSource names where the authorization values come from.
+// +kubebuilder:validation:XValidation:rule="has(self.secretRef)",message="secretRef is required: the Secret whose keys and values Codat receives",fieldPath=".secretRef"
 type AuthorizationSource struct {
 	// secretRef names a Secret in this namespace. All its keys and values form
 	// the body sent to Codat. It is applied once per distinct content, and again
 	// whenever the content changes. The values never appear in status, events
-	// or logs.
-	// +required
+	// or logs. Required.
+	// +optional
 	SecretRef LocalSecretReference `json:"secretRef"`
 }
 
 // LocalSecretReference names a Secret in the object's namespace.
+// +kubebuilder:validation:XValidation:rule="has(self.name)",message="name is required: the name of a Secret in this namespace",fieldPath=".name"
 type LocalSecretReference struct {
-	// name of the Secret.
-	// +required
-	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=253
-	Name string `json:"name"`
+	// name of a Secret in this namespace (a DNS subdomain: lowercase letters,
+	// digits, '-' and '.'; never namespace/name). Required.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="size(self) <= 253 && self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="must be the name of a Secret in this namespace: at most 253 lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (Secrets of other namespaces cannot be named)"
+	Name string `json:"name,omitempty"`
 }
 
 // SecretKeyReference names one key of a Secret in the object's namespace.
+// +kubebuilder:validation:XValidation:rule="has(self.name)",message="name is required: the name of a Secret in this namespace",fieldPath=".name"
 type SecretKeyReference struct {
-	// name of the Secret.
-	// +required
-	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=253
-	Name string `json:"name"`
+	// name of a Secret in this namespace (a DNS subdomain: lowercase letters,
+	// digits, '-' and '.'; never namespace/name). Required.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="size(self) <= 253 && self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="must be the name of a Secret in this namespace: at most 253 lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (Secrets of other namespaces cannot be named)"
+	Name string `json:"name,omitempty"`
 
 	// key of the Secret that holds the Codat API key. Defaults to apiKey. The
 	// value is either the key as Codat's portal shows it or the whole header
 	// value starting with "Basic ".
 	// +optional
 	// +kubebuilder:default=apiKey
-	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="size(self) <= 253 && self.matches('^[-._a-zA-Z0-9]+$')",message="must be a key of a Secret: at most 253 letters, digits, '-', '_' and '.'"
 	Key string `json:"key,omitempty"`
 }
 
@@ -208,8 +220,17 @@ type CodatConnectionStatus struct {
 	// +optional
 	AuthorizationHash string `json:"authorizationHash,omitempty"`
 
+	// stalledInputs is a digest of what the object's last Codat request was
+	// made with (the spec's generation, the reconcile-requested-at annotation,
+	// the credentials and the authorization Secret) when Codat refused it in a
+	// way only a person can fix. While the digest still matches, the operator
+	// does not send the request again, not even after a restart.
+	// +optional
+	StalledInputs string `json:"stalledInputs,omitempty"`
+
 	// conditions are Ready, Reconciling and Stalled, following the kstatus
-	// convention.
+	// convention, and Synced, which says whether the last look at Codat
+	// succeeded.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -223,6 +244,8 @@ type CodatConnectionStatus struct {
 // re-authorizes and deletes it in Codat and reports what Codat says in status.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
+// +kubebuilder:validation:XValidation:rule="has(self.spec)",message="spec is required: at least companyId and platformKey",fieldPath=".spec"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec) || !has(self.spec.connectionId) || (has(oldSelf.spec) && has(oldSelf.spec.connectionId)) || !has(self.status) || !has(self.status.connectionId) || self.status.connectionId == self.spec.connectionId",messageExpression="'must be the connection this object already manages (status.connectionId ' + self.status.connectionId + '): an object never switches connections; create another object to manage ' + self.spec.connectionId",fieldPath=".spec.connectionId"
 // +kubebuilder:resource:shortName=codatconn,categories=codat
 // +kubebuilder:selectablefield:JSONPath=`.status.connectionId`
 // +kubebuilder:selectablefield:JSONPath=`.spec.companyId`
@@ -238,8 +261,8 @@ type CodatConnection struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	// spec is the desired connection.
-	// +required
+	// spec is the desired connection. Required.
+	// +optional
 	Spec CodatConnectionSpec `json:"spec"`
 
 	// status is what Codat reports about the connection.

@@ -1,15 +1,21 @@
 package v1alpha1
 
-// Condition types. They follow the kstatus convention that Flux, Argo CD and
-// `kubectl wait` understand.
+// Condition types. Ready, Reconciling and Stalled follow the kstatus
+// convention that Flux, Argo CD and `kubectl wait` understand.
 const (
 	// ConditionReady is True when Codat's connection matches the desired state.
 	ConditionReady = "Ready"
-	// ConditionReconciling is True while the operator is still acting or
-	// retrying a transient failure.
+	// ConditionReconciling is True while the operator is still working to
+	// realize the current generation: creating, unlinking, sending an
+	// authorization, deleting, or retrying one of those.
 	ConditionReconciling = "Reconciling"
 	// ConditionStalled is True when only a person can unblock the object.
 	ConditionStalled = "Stalled"
+	// ConditionSynced is True when the operator's last pass got through to
+	// Codat; False with the failure's reason otherwise. A failed routine look
+	// at a realized connection shows here only, so GitOps health does not
+	// flap on Codat's hiccups.
+	ConditionSynced = "Synced"
 )
 
 // Condition reasons. Each is documented for users in docs/conditions.md.
@@ -21,17 +27,20 @@ const (
 	ReasonUnlinking             = "Unlinking"
 	ReasonPaused                = "Paused"
 	ReasonProgressing           = "Progressing"
+	ReasonSynced                = "Synced"
 
 	ReasonRateLimited      = "RateLimited"
 	ReasonCodatUnavailable = "CodatUnavailable"
 
 	ReasonCredentialsMissing         = "CredentialsMissing"
 	ReasonCredentialsRejected        = "CredentialsRejected"
+	ReasonCredentialsInvalid         = "CredentialsInvalid"
 	ReasonCompanyNotFound            = "CompanyNotFound"
 	ReasonAccountLimit               = "AccountLimit"
 	ReasonConnectionNotFound         = "ConnectionNotFound"
 	ReasonPlatformMismatch           = "PlatformMismatch"
 	ReasonAlreadyOwned               = "AlreadyOwned"
+	ReasonConnectionIDConflict       = "ConnectionIDConflict"
 	ReasonAmbiguousCreate            = "AmbiguousCreate"
 	ReasonAuthorizationSecretMissing = "AuthorizationSecretMissing"
 	ReasonAuthorizationSecretInvalid = "AuthorizationSecretInvalid"
@@ -42,7 +51,9 @@ const (
 // Annotations.
 const (
 	// AnnotationPaused set to "true" stops all Codat calls for the object
-	// until it is removed or set to anything else.
+	// until it is removed or set to "false". A value that is neither (say
+	// "yes") pauses too, and the Ready condition says so: on a bad value the
+	// safe side is to make no call.
 	AnnotationPaused = "codat.io/paused"
 
 	// AnnotationReconcileRequestedAt, set to any new value, makes the operator

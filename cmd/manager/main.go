@@ -23,6 +23,7 @@ import (
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -93,12 +94,17 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	clientMetrics, err := codatclient.NewMetrics(metrics.Registry)
+	if err != nil {
+		return err
+	}
 	codat, err := codatclient.New(codatclient.Options{
 		BaseURL:           o.codatBaseURL,
 		Timeout:           o.requestTimeout,
 		RequestsPerSecond: o.requestsPerSecond,
 		Burst:             o.burst,
 		UserAgentVersion:  version,
+		Metrics:           clientMetrics,
 	})
 	if err != nil {
 		return err
@@ -150,7 +156,7 @@ func run(o options) error {
 	r := &controller.Reconciler{
 		Client:      mgr.GetClient(),
 		APIReader:   mgr.GetAPIReader(),
-		Codat:       codat,
+		Codat:       controller.ClientConnector{Client: codat},
 		Recorder:    mgr.GetEventRecorder("codat-operator"),
 		Credentials: credentials,
 		Intervals:   o.intervals,
@@ -171,8 +177,11 @@ func run(o options) error {
 
 // defaultCredentials reads CODAT_API_KEY, else parses --default-credentials-secret.
 func defaultCredentials(secret string) (controller.DefaultCredentials, error) {
-	if key := os.Getenv("CODAT_API_KEY"); key != "" {
-		return controller.DefaultCredentials{APIKey: codatclient.APIKey(key)}, nil
+	if key := codatclient.APIKey(os.Getenv("CODAT_API_KEY")); key != "" {
+		if err := key.Validate(); err != nil {
+			return controller.DefaultCredentials{}, fmt.Errorf("CODAT_API_KEY can never work: %w", err)
+		}
+		return controller.DefaultCredentials{APIKey: key}, nil
 	}
 	if secret == "" {
 		return controller.DefaultCredentials{}, nil

@@ -15,14 +15,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/codat-operator/codat-operator/internal/codatapi"
 	"github.com/codat-operator/codat-operator/internal/codatclient"
 	"github.com/codat-operator/codat-operator/internal/codatsim"
-	dto "github.com/prometheus/client_model/go"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 const (
 	testKey  = codatclient.APIKey("sk-test-0123456789abcdef")
+	otherKey = codatclient.APIKey("sk-other-fedcba9876543210")
 	companyA = "8a210b68-6988-41ed-a1eb-0242ac120002"
 	companyB = "0f6e4c3a-5b2d-4e1f-9a8b-7c6d5e4f3a2b"
 	unknownC = "11111111-2222-4333-8444-555555555555"
@@ -36,7 +39,7 @@ func fastOptions(base string) codatclient.Options {
 // startSim runs a simulator over real HTTP with companyA and companyB.
 func startSim(t *testing.T) (*codatsim.Simulator, *httptest.Server) {
 	t.Helper()
-	sim := codatsim.New(codatsim.Options{APIKeys: []string{string(testKey)}, Companies: []string{companyA, companyB}, Seed: 1})
+	sim := codatsim.New(codatsim.Options{APIKeys: []string{string(testKey), string(otherKey)}, Companies: []string{companyA, companyB}, Seed: 1})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	return sim, srv
@@ -60,7 +63,7 @@ func TestAllOperationsAgainstSimulator(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
-	if created.Status != codatclient.StatusPendingAuth || created.IntegrationKey != "mqjo" || created.SourceType != "Accounting" || created.Created == "" {
+	if created.Status != codatapi.StatusPendingAuth || created.IntegrationKey != "mqjo" || created.SourceType != "Accounting" || created.Created == "" {
 		t.Fatalf("created connection = %+v", created)
 	}
 	wantLink := srv.URL + "/link/companies/" + companyA + "/connections/" + created.ID + "/start"
@@ -69,7 +72,7 @@ func TestAllOperationsAgainstSimulator(t *testing.T) {
 	}
 
 	got, err := c.GetConnection(ctx, testKey, companyA, created.ID)
-	if err != nil || got.ID != created.ID || got.Status != codatclient.StatusPendingAuth {
+	if err != nil || got.ID != created.ID || got.Status != codatapi.StatusPendingAuth {
 		t.Fatalf("get = %+v, %v", got, err)
 	}
 
@@ -79,7 +82,7 @@ func TestAllOperationsAgainstSimulator(t *testing.T) {
 		t.Fatalf("open link: %v", err)
 	}
 	_ = resp.Body.Close()
-	if got, _ = c.GetConnection(ctx, testKey, companyA, created.ID); got.Status != codatclient.StatusLinked {
+	if got, _ = c.GetConnection(ctx, testKey, companyA, created.ID); got.Status != codatapi.StatusLinked {
 		t.Fatalf("after link: status %q", got.Status)
 	}
 	var info map[string]any
@@ -93,12 +96,12 @@ func TestAllOperationsAgainstSimulator(t *testing.T) {
 	}
 
 	unlinked, err := c.UnlinkConnection(ctx, testKey, companyA, created.ID)
-	if err != nil || unlinked.Status != codatclient.StatusUnlinked {
+	if err != nil || unlinked.Status != codatapi.StatusUnlinked {
 		t.Fatalf("unlink = %+v, %v", unlinked, err)
 	}
 
 	relinked, err := c.UpdateAuthorization(ctx, testKey, companyA, created.ID, map[string]string{"accessToken": "tok"})
-	if err != nil || relinked.Status != codatclient.StatusLinked {
+	if err != nil || relinked.Status != codatapi.StatusLinked {
 		t.Fatalf("update authorization = %+v, %v", relinked, err)
 	}
 	if auth, _ := sim.Authorization(companyA, created.ID); auth["accessToken"] != "tok" {
@@ -116,8 +119,8 @@ func TestAllOperationsAgainstSimulator(t *testing.T) {
 	}
 
 	for op, want := range map[string]int{
-		codatclient.OpCreateConnection: 1, codatclient.OpGetConnection: 3, codatclient.OpListConnections: 1,
-		codatclient.OpUnlinkConnection: 1, codatclient.OpUpdateConnectionAuthorization: 1, codatclient.OpDeleteConnection: 2,
+		codatapi.OpCreateConnection: 1, codatapi.OpGetConnection: 3, codatapi.OpListConnections: 1,
+		codatapi.OpUnlinkConnection: 1, codatapi.OpUpdateConnectionAuthorization: 1, codatapi.OpDeleteConnection: 2,
 	} {
 		if got := sim.Count(op); got != want {
 			t.Errorf("simulator count %s = %d, want %d", op, got, want)
@@ -152,7 +155,7 @@ func TestListFollowsAllPages(t *testing.T) {
 			t.Fatalf("connection %s listed %d times", want.ID, seen[want.ID])
 		}
 	}
-	if n := sim.Count(codatclient.OpListConnections); n != 3 {
+	if n := sim.Count(codatapi.OpListConnections); n != 3 {
 		t.Fatalf("list requests = %d, want 3", n)
 	}
 }
@@ -171,7 +174,7 @@ func TestListPageSizeOption(t *testing.T) {
 	if err != nil || len(list) != 5 {
 		t.Fatalf("list = %d, %v", len(list), err)
 	}
-	if n := sim.Count(codatclient.OpListConnections); n != 3 {
+	if n := sim.Count(codatapi.OpListConnections); n != 3 {
 		t.Fatalf("list requests = %d, want 3", n)
 	}
 	if _, err := codatclient.New(codatclient.Options{PageSize: 5001}); err == nil {
@@ -288,7 +291,7 @@ func TestDecodeLenientConnection(t *testing.T) {
 	}`
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, body) }))
 	defer srv.Close()
-	got, err := newClient(t, fastOptions(srv.URL)).GetConnection(context.Background(), testKey, companyA, "x")
+	got, err := newClient(t, fastOptions(srv.URL)).GetConnection(context.Background(), testKey, companyA, "3f0c2a7e-9b1d-4c55-8e21-6a7d0b9c1e42")
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
@@ -366,7 +369,7 @@ func TestHTTPErrors(t *testing.T) {
 			if !errors.As(err, &cerr) {
 				t.Fatalf("error %T %v is not a *codatclient.Error", err, err)
 			}
-			if cerr.StatusCode != tt.status || cerr.Operation != codatclient.OpGetConnection || cerr.Err != nil {
+			if cerr.StatusCode != tt.status || cerr.Operation != codatapi.OpGetConnection || cerr.Err != nil {
 				t.Fatalf("error = %#v", cerr)
 			}
 			for i, is := range tt.is {
@@ -385,7 +388,7 @@ func TestHTTPErrors(t *testing.T) {
 			if tt.wantCorr != "" && (cerr.CorrelationID != tt.wantCorr || cerr.Service != "PublicApi") {
 				t.Errorf("correlation/service = %q/%q", cerr.CorrelationID, cerr.Service)
 			}
-			if !strings.Contains(err.Error(), fmt.Sprint(tt.status)) || !strings.Contains(err.Error(), codatclient.OpGetConnection) {
+			if !strings.Contains(err.Error(), fmt.Sprint(tt.status)) || !strings.Contains(err.Error(), codatapi.OpGetConnection) {
 				t.Errorf("Error() = %q lacks status or operation", err.Error())
 			}
 			d, ok := codatclient.RetryAfter(err)
@@ -574,59 +577,75 @@ func TestPerCompanyInFlightCap(t *testing.T) {
 	if got := sim.MaxInFlight(companyA); got > codatclient.DefaultMaxInFlightPerCompany || got < 2 {
 		t.Fatalf("max in flight for the company = %d, want 2..%d", got, codatclient.DefaultMaxInFlightPerCompany)
 	}
-	if n := sim.Count(codatclient.OpGetConnection); n != 50 {
+	if n := sim.Count(codatapi.OpGetConnection); n != 50 {
 		t.Fatalf("gets = %d, want 50", n)
 	}
 }
 
 func TestMetrics(t *testing.T) {
 	_, srv := startSim(t)
-	// Several clients in one process must not panic on metric registration.
-	c := newClient(t, fastOptions(srv.URL))
-	_ = newClient(t, fastOptions(srv.URL))
-	before := counterValue(t, codatclient.OpGetConnection, "404")
+	reg := prometheus.NewRegistry()
+	m, err := codatclient.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Several clients in one process share one set of metrics.
+	o := fastOptions(srv.URL)
+	o.Metrics = m
+	c := newClient(t, o)
+	_ = newClient(t, o)
 	if _, err := c.GetConnection(context.Background(), testKey, companyA, unknownC); !codatclient.IsNotFound(err) {
 		t.Fatalf("err = %v", err)
 	}
-	if after := counterValue(t, codatclient.OpGetConnection, "404"); after != before+1 {
-		t.Fatalf("requests_total{get-connection,404} went %v -> %v", before, after)
+	if _, err := c.ListConnections(context.Background(), otherKey, companyA); err != nil {
+		t.Fatalf("list with the second key: %v", err)
 	}
-	families, err := metrics.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
+	if got := metricValue(t, reg, codatclient.MetricRequestsTotal, map[string]string{"operation": codatapi.OpGetConnection, "code": "404"}); got != 1 {
+		t.Fatalf("requests_total{get-connection,404} = %v, want 1", got)
 	}
-	found := map[string]bool{}
-	for _, f := range families {
-		found[f.GetName()] = true
-		if f.GetName() == codatclient.MetricRateLimitRemaining {
-			if v := f.GetMetric()[0].GetGauge().GetValue(); v != float64(codatsim.DefaultDailyQuota-1) {
-				t.Errorf("rate limit remaining = %v, want %d", v, codatsim.DefaultDailyQuota-1)
-			}
+	// The rate-limit gauges are kept per API key, by fingerprint: one key's quota never hides another's.
+	for _, key := range []codatclient.APIKey{testKey, otherKey} {
+		fp := map[string]string{"key": key.Fingerprint()}
+		if got := metricValue(t, reg, codatclient.MetricRateLimitLimit, fp); got != float64(codatsim.DefaultDailyQuota) {
+			t.Errorf("rate limit limit for key %s = %v, want %d", key.Fingerprint(), got, codatsim.DefaultDailyQuota)
+		}
+		if got := metricValue(t, reg, codatclient.MetricRateLimitRemaining, fp); got <= 0 || got >= float64(codatsim.DefaultDailyQuota) {
+			t.Errorf("rate limit remaining for key %s = %v", key.Fingerprint(), got)
 		}
 	}
-	for _, name := range []string{codatclient.MetricRequestsTotal, codatclient.MetricRequestDuration, codatclient.MetricRateLimitRemaining} {
-		if !found[name] {
-			t.Errorf("metric %s not registered", name)
-		}
+	if _, err := codatclient.NewMetrics(reg); err == nil {
+		t.Error("registering the metrics twice with one registry succeeded")
 	}
 }
 
-func counterValue(t *testing.T, op, code string) float64 {
+// metricValue is the value of the one series of the metric with the labels.
+func metricValue(t *testing.T, g prometheus.Gatherer, name string, want map[string]string) float64 {
 	t.Helper()
-	families, err := metrics.Registry.Gather()
+	families, err := g.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() != codatclient.MetricRequestsTotal {
+		if f.GetName() != name {
 			continue
 		}
+	series:
 		for _, m := range f.GetMetric() {
-			if labels(m)["operation"] == op && labels(m)["code"] == code {
+			got := labels(m)
+			for k, v := range want {
+				if got[k] != v {
+					continue series
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
 				return m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				return m.GetGauge().GetValue()
 			}
 		}
 	}
+	t.Fatalf("no series of %s with labels %v", name, want)
 	return 0
 }
 

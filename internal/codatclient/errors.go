@@ -1,7 +1,6 @@
 package codatclient
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,12 +9,14 @@ import (
 	"time"
 )
 
-// Error is returned by every Client method for a failed call: an HTTP error from Codat
-// (StatusCode set, Err nil) or a transport failure (StatusCode 0, Err set).
-// It never contains the API key, the Authorization header or an authorization body.
+// Error is returned by every Client method for a failed call. Kind says what went wrong; for
+// KindHTTP, StatusCode is Codat's status. It never contains the API key, the Authorization header or
+// an authorization body.
 type Error struct {
 	// Operation is Codat's operationId, e.g. "get-connection".
-	Operation  string
+	Operation string
+	Kind      Kind
+	// StatusCode is the HTTP status of Codat's answer; 0 when there was none.
 	StatusCode int
 	// Message is Codat's `error` text, or a short description when the body was not Codat's JSON.
 	Message       string
@@ -27,6 +28,80 @@ type Error struct {
 	Err error
 
 	retryAfterSet bool
+}
+
+// Kind says what went wrong with a call, before asking who can fix it.
+type Kind string
+
+const (
+	// KindHTTP: Codat answered with a status outside 2xx; StatusCode says which.
+	KindHTTP Kind = "http"
+	// KindBadResponse: a 2xx whose body is empty, truncated, not JSON, or not the resource asked for.
+	KindBadResponse Kind = "bad-response"
+	// KindTimeout: no answer within the request timeout.
+	KindTimeout Kind = "timeout"
+	// KindTLS: the TLS handshake failed or the server's certificate was not trusted.
+	KindTLS Kind = "tls"
+	// KindNetwork: no answer: DNS, connection refused or reset, a connection closed mid-response.
+	KindNetwork Kind = "network"
+	// KindInvalidAPIKey: the key can never be sent (see APIKey.Validate); no request was made.
+	KindInvalidAPIKey Kind = "invalid-api-key"
+	// KindInvalidRequest: arguments the client refuses to send (an empty id); no request was made.
+	KindInvalidRequest Kind = "invalid-request"
+	// KindCanceled: the caller's context ended (the manager is stopping).
+	KindCanceled Kind = "canceled"
+)
+
+// Class says who can make a failed call succeed.
+type Class string
+
+const (
+	// Transient failures may succeed later without anyone changing anything: retry with backoff.
+	Transient Class = "transient"
+	// NeedsPerson failures repeat until someone changes the key, the request or the Codat account.
+	NeedsPerson Class = "needs-person"
+	// Canceled calls were stopped by the caller; they say nothing about Codat.
+	Canceled Class = "canceled"
+)
+
+// ClassOf classifies a failed call. An error that did not come from this package needs a person:
+// the client cannot know that retrying it would help.
+func ClassOf(err error) Class {
+	e, ok := asError(err)
+	if !ok {
+		return NeedsPerson
+	}
+	switch e.Kind {
+	case KindCanceled:
+		return Canceled
+	case KindBadResponse, KindTimeout, KindTLS, KindNetwork:
+		// A garbled 2xx is Codat's fault, not the user's, and a create answered that way may
+		// have committed: the caller must treat it like a lost response. TLS failures are
+		// retried too: certificate rotations and proxies heal, and the message names the cause.
+		return Transient
+	case KindHTTP:
+		return StatusClass(e.StatusCode)
+	default:
+		return NeedsPerson
+	}
+}
+
+// StatusClass classifies an HTTP status that is not 2xx. Codat documents 400, 401, 402, 403, 404,
+// 429, 500 and 503 for the connection operations; the rest follow their HTTP meaning.
+func StatusClass(code int) Class {
+	switch {
+	case code == http.StatusRequestTimeout, code == http.StatusLocked, code == http.StatusTooEarly,
+		code == http.StatusTooManyRequests:
+		return Transient
+	case code == http.StatusNotImplemented, code == http.StatusHTTPVersionNotSupported:
+		return NeedsPerson
+	case code >= 500 && code <= 599:
+		return Transient
+	default:
+		// 1xx and 3xx (a base URL that redirects), 400, 401, 402, 403, 404, 409 and every other
+		// 4xx: the same request fails the same way until something changes.
+		return NeedsPerson
+	}
 }
 
 func (e *Error) Error() string {
@@ -114,19 +189,9 @@ func IsPaymentRequired(err error) bool { return hasStatus(err, http.StatusPaymen
 // IsRateLimited reports a 429.
 func IsRateLimited(err error) bool { return hasStatus(err, http.StatusTooManyRequests) }
 
-// IsRetryable reports errors that may succeed later without anyone changing anything: 408, 429,
-// 5xx, timeouts and connection errors. A call cancelled by the caller's context is not retryable.
-func IsRetryable(err error) bool {
-	e, ok := asError(err)
-	if !ok {
-		return false
-	}
-	if e.Err != nil {
-		return !errors.Is(e.Err, context.Canceled)
-	}
-	return e.StatusCode == http.StatusRequestTimeout || e.StatusCode == http.StatusTooManyRequests ||
-		e.StatusCode >= 500
-}
+// IsRetryable reports failures that may succeed later without anyone changing anything (ClassOf
+// is Transient). A call cancelled by the caller's context is not retryable.
+func IsRetryable(err error) bool { return ClassOf(err) == Transient }
 
 // RetryAfter returns the Retry-After the server sent with the error, if any.
 func RetryAfter(err error) (time.Duration, bool) {

@@ -2,15 +2,6 @@ package codatclient
 
 import "encoding/json"
 
-// Connection statuses Codat documents. Status is an open string: Codat may add values, and an
-// unknown one must not break decoding.
-const (
-	StatusPendingAuth  = "PendingAuth"
-	StatusLinked       = "Linked"
-	StatusUnlinked     = "Unlinked"
-	StatusDeauthorized = "Deauthorized"
-)
-
 // Connection is Codat's data connection (the `Connection` schema of the Platform API).
 //
 // Enums (Status, SourceType) are plain strings and timestamps are kept exactly as Codat sends them,

@@ -54,6 +54,18 @@ func (s *Simulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		}
 		s.FailCompany(parts[1], body.Status)
 		w.WriteHeader(http.StatusNoContent)
+	case match(parts, "companies", "*", "garble") && (m == http.MethodPut || m == http.MethodPost):
+		var body struct {
+			Body string `json:"body"`
+		}
+		if !readJSON(w, r, &body) {
+			return
+		}
+		if err := s.GarbleCompany(parts[1], body.Body); err != nil {
+			adminError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	case match(parts, "companies", "*", "connections") && m == http.MethodGet:
 		conns := s.Connections(parts[1])
 		if conns == nil {

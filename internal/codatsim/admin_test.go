@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codat-operator/codat-operator/internal/codatapi"
 	"github.com/codat-operator/codat-operator/internal/codatsim"
 )
 
@@ -44,13 +45,13 @@ func TestAdminAPI(t *testing.T) {
 		t.Fatalf("connections %+v", conns)
 	}
 	connPath := "/_sim/companies/" + company + "/connections/" + c.ID
-	if got := decode[codatsim.Connection](t, expect("POST", connPath+"/link", "", 200)); got.Status != codatsim.StatusLinked {
+	if got := decode[codatsim.Connection](t, expect("POST", connPath+"/link", "", 200)); got.Status != codatapi.StatusLinked {
 		t.Fatalf("link: %+v", got)
 	}
-	if got := decode[codatsim.Connection](t, expect("POST", connPath+"/deauthorize", "", 200)); got.Status != codatsim.StatusDeauthorized {
+	if got := decode[codatsim.Connection](t, expect("POST", connPath+"/deauthorize", "", 200)); got.Status != codatapi.StatusDeauthorized {
 		t.Fatalf("deauthorize: %+v", got)
 	}
-	if got := decode[codatsim.Connection](t, expect("GET", connPath, "", 200)); got.Status != codatsim.StatusDeauthorized {
+	if got := decode[codatsim.Connection](t, expect("GET", connPath, "", 200)); got.Status != codatapi.StatusDeauthorized {
 		t.Fatalf("get: %+v", got)
 	}
 	expect("DELETE", connPath, "", http.StatusNoContent)
@@ -76,12 +77,12 @@ func TestAdminAPI(t *testing.T) {
 	expect("POST", "/_sim/quota/reset", "", http.StatusNoContent)
 
 	counts := decode[codatsim.Counters](t, expect("GET", "/_sim/counts", "", 200))
-	if counts.Operations[codatsim.OpCreateConnection] != 1 || counts.Operations[codatsim.OpListConnections] != 1 ||
-		counts.Statuses[codatsim.OpListConnections]["429"] != 1 || counts.MaxInFlight[company] != 1 {
+	if counts.Operations[codatapi.OpCreateConnection] != 1 || counts.Operations[codatapi.OpListConnections] != 1 ||
+		counts.Statuses[codatapi.OpListConnections]["429"] != 1 || counts.MaxInFlight[company] != 1 {
 		t.Fatalf("counts %+v", counts)
 	}
 	reqs := decode[[]codatsim.Request](t, expect("GET", "/_sim/requests", "", 200))
-	if len(reqs) != 2 || reqs[0].Operation != codatsim.OpCreateConnection || reqs[0].CompanyID != company || reqs[1].StatusCode != 429 {
+	if len(reqs) != 2 || reqs[0].Operation != codatapi.OpCreateConnection || reqs[0].CompanyID != company || reqs[1].StatusCode != 429 {
 		t.Fatalf("requests %+v", reqs)
 	}
 	expect("POST", "/_sim/reset-counts", "", http.StatusNoContent)

@@ -1,6 +1,8 @@
 package codatsim
 
 import (
+	"github.com/codat-operator/codat-operator/internal/codatapi"
+
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -51,13 +53,13 @@ func jsonResponse(status int, v any) *response {
 	return &response{status: status, header: h, body: b}
 }
 
-// errorBody is Codat's ErrorMessage.
+// errorBody is Codat's ErrorMessage. validation is left out, as in Codat's examples: the spec is
+// OpenAPI 3.1, where `nullable` is no keyword, so a null would not match its object schema.
 type errorBody struct {
 	StatusCode        int    `json:"statusCode"`
 	Service           string `json:"service"`
 	Error             string `json:"error"`
 	CorrelationID     string `json:"correlationId"`
-	Validation        any    `json:"validation"`
 	CanBeRetried      string `json:"canBeRetried"`
 	DetailedErrorCode int    `json:"detailedErrorCode"`
 }
@@ -110,13 +112,13 @@ func route(method, path string) (op, companyID, connectionID string, ok bool) {
 	byMethod := map[string]string{}
 	switch {
 	case len(parts) == 3:
-		byMethod = map[string]string{http.MethodGet: OpListConnections, http.MethodPost: OpCreateConnection}
+		byMethod = map[string]string{http.MethodGet: codatapi.OpListConnections, http.MethodPost: codatapi.OpCreateConnection}
 	case len(parts) == 4 && parts[3] != "":
 		connectionID = parts[3]
-		byMethod = map[string]string{http.MethodGet: OpGetConnection, http.MethodPatch: OpUnlinkConnection, http.MethodDelete: OpDeleteConnection}
+		byMethod = map[string]string{http.MethodGet: codatapi.OpGetConnection, http.MethodPatch: codatapi.OpUnlinkConnection, http.MethodDelete: codatapi.OpDeleteConnection}
 	case len(parts) == 5 && parts[3] != "" && parts[4] == "authorization":
 		connectionID = parts[3]
-		byMethod = map[string]string{http.MethodPut: OpUpdateConnectionAuthorization}
+		byMethod = map[string]string{http.MethodPut: codatapi.OpUpdateConnectionAuthorization}
 	default:
 		return "", "", "", false
 	}
@@ -130,7 +132,7 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, op, company
 	body, readErr := io.ReadAll(io.LimitReader(r.Body, maxBody))
 
 	s.mu.Lock()
-	d := draw{rateLimit: s.faultRNG.Float64(), errorRate: s.faultRNG.Float64(), loseCreate: s.faultRNG.Float64()}
+	d := draw{rateLimit: s.faultRNG.Float64(), errorRate: s.faultRNG.Float64(), loseCreate: s.faultRNG.Float64(), badResponse: s.faultRNG.Float64()}
 	latency := s.faults.Latency
 	s.inFlight[companyID]++
 	if s.inFlight[companyID] > s.maxInFlight[companyID] {
@@ -183,6 +185,37 @@ func (s *Simulator) handleLocked(r *http.Request, op, companyID, connectionID st
 	if resp := s.injectFaultLocked(op, d); resp != nil {
 		return resp
 	}
+	resp := s.operateLocked(r, op, companyID, connectionID, body, d)
+	if resp.status == http.StatusOK && !resp.lose {
+		s.garbleLocked(resp, companyID, d)
+	}
+	return resp
+}
+
+// garbleLocked replaces a good answer's body with a bad one when a fault says so.
+func (s *Simulator) garbleLocked(resp *response, companyID string, d draw) {
+	kind, ok := s.garbling[companyID]
+	switch {
+	case ok:
+	case s.faults.BadResponseNext > 0:
+		s.faults.BadResponseNext--
+		kind = s.faults.BadResponseBody
+	case d.badResponse < s.faults.BadResponseRate:
+		kind = s.faults.BadResponseBody
+	default:
+		return
+	}
+	if kind == "" {
+		kind = BadBodyTruncated
+	}
+	resp.body, resp.fault = badBodies[kind](resp.body), FaultBadResponse
+	if kind == BadBodyHTML {
+		resp.header.Set("Content-Type", "text/html; charset=utf-8")
+	}
+}
+
+// operateLocked performs the operation on the simulator's state.
+func (s *Simulator) operateLocked(r *http.Request, op, companyID, connectionID string, body []byte, d draw) *response {
 	c := s.companies[companyID]
 	if c == nil {
 		return errorResponse(http.StatusNotFound, fmt.Sprintf("No company was found with ID %s", companyID))
@@ -191,22 +224,22 @@ func (s *Simulator) handleLocked(r *http.Request, op, companyID, connectionID st
 		return errorResponse(http.StatusNotFound, fmt.Sprintf("Data connection %s not found", connectionID))
 	}
 	switch op {
-	case OpListConnections:
+	case codatapi.OpListConnections:
 		return s.listLocked(r, companyID, c)
-	case OpCreateConnection:
+	case codatapi.OpCreateConnection:
 		resp := s.createLocked(r, companyID, c, body)
 		if resp.status == http.StatusOK && s.loseCreateLocked(d) {
 			resp.lose, resp.fault = true, FaultLostResponse
 		}
 		return resp
-	case OpGetConnection:
+	case codatapi.OpGetConnection:
 		return jsonResponse(http.StatusOK, c.conns[connectionID].Connection)
-	case OpDeleteConnection:
+	case codatapi.OpDeleteConnection:
 		_ = s.deleteLocked(companyID, connectionID)
 		return &response{status: http.StatusOK, header: http.Header{}}
-	case OpUnlinkConnection:
+	case codatapi.OpUnlinkConnection:
 		return s.unlinkLocked(c.conns[connectionID], body)
-	case OpUpdateConnectionAuthorization:
+	case codatapi.OpUpdateConnectionAuthorization:
 		return s.authorizeLocked(c.conns[connectionID], body)
 	}
 	return errorResponse(http.StatusNotFound, "Unknown operation.")
@@ -486,7 +519,7 @@ func (s *Simulator) createLocked(r *http.Request, companyID string, c *company, 
 		SourceType:     p.SourceType,
 		PlatformName:   p.Name,
 		LinkURL:        s.linkBase(r) + "/link/companies/" + url.PathEscape(companyID) + "/connections/" + id + "/start",
-		Status:         StatusPendingAuth,
+		Status:         codatapi.StatusPendingAuth,
 		Created:        s.createdLocked(),
 	}}
 	c.conns[id] = conn
@@ -507,13 +540,13 @@ func (s *Simulator) linkBase(r *http.Request) string {
 
 func (s *Simulator) unlinkLocked(conn *connection, body []byte) *response {
 	var req map[string]any
-	if err := json.Unmarshal(body, &req); err != nil || len(req) != 1 || req["status"] != StatusUnlinked {
+	if err := json.Unmarshal(body, &req); err != nil || len(req) != 1 || req["status"] != codatapi.StatusUnlinked {
 		return errorResponse(http.StatusBadRequest, `The request body must be {"status":"Unlinked"}.`)
 	}
-	if conn.Status != StatusLinked {
+	if conn.Status != codatapi.StatusLinked {
 		return errorResponse(http.StatusBadRequest, fmt.Sprintf("Only Linked data connections can be unlinked; data connection %s is %s.", conn.ID, conn.Status))
 	}
-	conn.Status = StatusUnlinked
+	conn.Status = codatapi.StatusUnlinked
 	return jsonResponse(http.StatusOK, conn.Connection)
 }
 
@@ -542,7 +575,7 @@ func (s *Simulator) serveLink(w http.ResponseWriter, r *http.Request, start time
 			switch {
 			case err != nil:
 				text = "This connection does not exist (it may have been deleted)."
-			case conn.Status == StatusLinked:
+			case conn.Status == codatapi.StatusLinked:
 				status, text = http.StatusOK, conn.PlatformName+" is already linked. You can close this page."
 			default:
 				s.linkLocked(conn)

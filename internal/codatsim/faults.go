@@ -35,6 +35,14 @@ type Faults struct {
 	LoseCreateResponseNext int
 	// LoseCreateResponseRate is the probability (0..1) that a create loses its response that way.
 	LoseCreateResponseRate float64
+	// BadResponseNext makes the next N successful API answers 200s whose body is not what Codat
+	// documents (see BadResponseBody); the operation still takes effect, as when a proxy mangles
+	// an answer. A create answered that way has made its connection.
+	BadResponseNext int
+	// BadResponseRate is the probability (0..1) of that for any successful answer.
+	BadResponseRate float64
+	// BadResponseBody is what such an answer carries: "truncated" (default), "empty" or "html".
+	BadResponseBody string
 }
 
 type faultsJSON struct {
@@ -48,6 +56,9 @@ type faultsJSON struct {
 	QuotaWindow            string             `json:"quotaWindow,omitempty"`
 	LoseCreateResponseNext int                `json:"loseCreateResponseNext,omitempty"`
 	LoseCreateResponseRate float64            `json:"loseCreateResponseRate,omitempty"`
+	BadResponseNext        int                `json:"badResponseNext,omitempty"`
+	BadResponseRate        float64            `json:"badResponseRate,omitempty"`
+	BadResponseBody        string             `json:"badResponseBody,omitempty"`
 }
 
 func durationString(d time.Duration) string {
@@ -64,6 +75,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 		RateLimitRate: f.RateLimitRate, RateLimitNext: f.RateLimitNext,
 		RetryAfter: durationString(f.RetryAfter), Quota: f.Quota, QuotaWindow: durationString(f.QuotaWindow),
 		LoseCreateResponseNext: f.LoseCreateResponseNext, LoseCreateResponseRate: f.LoseCreateResponseRate,
+		BadResponseNext: f.BadResponseNext, BadResponseRate: f.BadResponseRate, BadResponseBody: f.BadResponseBody,
 	})
 }
 
@@ -79,6 +91,7 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 		ErrorRate: j.ErrorRate, ErrorStatus: j.ErrorStatus, RateLimitRate: j.RateLimitRate,
 		RateLimitNext: j.RateLimitNext, Quota: j.Quota,
 		LoseCreateResponseNext: j.LoseCreateResponseNext, LoseCreateResponseRate: j.LoseCreateResponseRate,
+		BadResponseNext: j.BadResponseNext, BadResponseRate: j.BadResponseRate, BadResponseBody: j.BadResponseBody,
 	}
 	for _, d := range []struct {
 		name string
@@ -99,7 +112,8 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 }
 
 func (f Faults) validate() error {
-	rates := map[string]float64{"rateLimitRate": f.RateLimitRate, "loseCreateResponseRate": f.LoseCreateResponseRate}
+	rates := map[string]float64{"rateLimitRate": f.RateLimitRate, "loseCreateResponseRate": f.LoseCreateResponseRate,
+		"badResponseRate": f.BadResponseRate}
 	for op, r := range f.ErrorRate {
 		if op != "*" && !isOperation(op) {
 			return fmt.Errorf("errorRate: unknown operation %q", op)
@@ -114,8 +128,12 @@ func (f Faults) validate() error {
 	if f.ErrorStatus != 0 && (f.ErrorStatus < 400 || f.ErrorStatus > 599) {
 		return fmt.Errorf("errorStatus %d is not an HTTP error status", f.ErrorStatus)
 	}
-	if f.Latency < 0 || f.RetryAfter < 0 || f.QuotaWindow < 0 || f.Quota < 0 || f.RateLimitNext < 0 || f.LoseCreateResponseNext < 0 {
+	if f.Latency < 0 || f.RetryAfter < 0 || f.QuotaWindow < 0 || f.Quota < 0 || f.RateLimitNext < 0 ||
+		f.LoseCreateResponseNext < 0 || f.BadResponseNext < 0 {
 		return fmt.Errorf("faults must not be negative")
+	}
+	if _, ok := badBodies[f.BadResponseBody]; !ok && f.BadResponseBody != "" {
+		return fmt.Errorf("badResponseBody %q must be truncated, empty or html", f.BadResponseBody)
 	}
 	return nil
 }
@@ -140,8 +158,25 @@ const (
 	FaultError        = "error"
 	FaultLostResponse = "lost-response"
 	FaultCompany      = "company" // FailCompany
+	FaultBadResponse  = "bad-response"
 )
 
-// draw is the random input for one API request. Every API request draws the same three numbers
-// whatever faults are set, so the fault sequence depends only on the seed and the request order.
-type draw struct{ rateLimit, errorRate, loseCreate float64 }
+// Bodies of bad 200 answers (Faults.BadResponseBody, GarbleCompany).
+const (
+	BadBodyTruncated = "truncated"
+	BadBodyEmpty     = "empty"
+	BadBodyHTML      = "html"
+)
+
+// badBodies turn a good body into a bad one of each kind.
+var badBodies = map[string]func([]byte) []byte{
+	BadBodyTruncated: func(b []byte) []byte { return b[:len(b)/2] },
+	BadBodyEmpty:     func([]byte) []byte { return nil },
+	BadBodyHTML: func([]byte) []byte {
+		return []byte("<!doctype html><title>Service Unavailable</title><p>The upstream answered with an error page.</p>")
+	},
+}
+
+// draw is the random input for one API request. Every API request draws the same numbers whatever
+// faults are set, so the fault sequence depends only on the seed and the request order.
+type draw struct{ rateLimit, errorRate, loseCreate, badResponse float64 }

@@ -1,6 +1,8 @@
 package codatsim
 
 import (
+	"github.com/codat-operator/codat-operator/internal/codatapi"
+
 	"errors"
 	"fmt"
 	"net/http"
@@ -55,10 +57,10 @@ func (s *Simulator) addConnectionLocked(c SeedConnection) (*connection, error) {
 		return nil, fmt.Errorf("codatsim: unknown platform key %q", c.PlatformKey)
 	}
 	if c.Status == "" {
-		c.Status = StatusPendingAuth
+		c.Status = codatapi.StatusPendingAuth
 	}
 	switch c.Status {
-	case StatusPendingAuth, StatusLinked, StatusUnlinked, StatusDeauthorized:
+	case codatapi.StatusPendingAuth, codatapi.StatusLinked, codatapi.StatusUnlinked, codatapi.StatusDeauthorized:
 	default:
 		return nil, fmt.Errorf("codatsim: invalid status %q (PendingAuth, Linked, Unlinked or Deauthorized)", c.Status)
 	}
@@ -78,16 +80,16 @@ func (s *Simulator) addConnectionLocked(c SeedConnection) (*connection, error) {
 		SourceType:     p.SourceType,
 		PlatformName:   p.Name,
 		LinkURL:        base + "/link/companies/" + url.PathEscape(c.CompanyID) + "/connections/" + url.PathEscape(c.ID) + "/start",
-		Status:         StatusPendingAuth,
+		Status:         codatapi.StatusPendingAuth,
 		Created:        s.createdLocked(),
 	}}
 	switch c.Status {
-	case StatusLinked:
+	case codatapi.StatusLinked:
 		s.linkLocked(conn)
-	case StatusUnlinked:
+	case codatapi.StatusUnlinked:
 		s.linkLocked(conn)
-		conn.Status = StatusUnlinked
-	case StatusDeauthorized:
+		conn.Status = codatapi.StatusUnlinked
+	case codatapi.StatusDeauthorized:
 		s.deauthorizeLocked(conn)
 	}
 	co.conns[c.ID] = conn

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/codat-operator/codat-operator/internal/codatapi"
 	"github.com/codat-operator/codat-operator/internal/codatsim"
 )
 
@@ -18,7 +19,7 @@ func TestSeededConnections(t *testing.T) {
 	f := newFixture(t, codatsim.Options{
 		LinkBaseURL: "http://sim.example",
 		Connections: []codatsim.SeedConnection{
-			{CompanyID: company, ID: adopted, PlatformKey: "mqjo", Status: codatsim.StatusLinked},
+			{CompanyID: company, ID: adopted, PlatformKey: "mqjo", Status: codatapi.StatusLinked},
 			{CompanyID: other, ID: otherCon, PlatformKey: "gbol"}, // company added; PendingAuth
 		},
 	})
@@ -26,12 +27,12 @@ func TestSeededConnections(t *testing.T) {
 	// Served by the Codat API like any other connection.
 	status, _, body := f.do("GET", "/companies/"+company+"/connections/"+adopted, auth, "")
 	got := decode[codatsim.Connection](t, body)
-	if status != 200 || got.Status != codatsim.StatusLinked || got.IntegrationKey != "mqjo" || got.PlatformName != "Sandbox" ||
+	if status != 200 || got.Status != codatapi.StatusLinked || got.IntegrationKey != "mqjo" || got.PlatformName != "Sandbox" ||
 		got.LastSync == "" || got.ConnectionInfo["simulated"] != true || got.Created == "" ||
 		got.LinkURL != "http://sim.example/link/companies/"+company+"/connections/"+adopted+"/start" {
 		t.Fatalf("seeded Linked connection: %d %+v", status, got)
 	}
-	if conns := f.sim.Connections(other); len(conns) != 1 || conns[0].ID != otherCon || conns[0].Status != codatsim.StatusPendingAuth {
+	if conns := f.sim.Connections(other); len(conns) != 1 || conns[0].ID != otherCon || conns[0].Status != codatapi.StatusPendingAuth {
 		t.Fatalf("seeded PendingAuth connection: %+v", conns)
 	}
 	// Seeding draws no ids: the first created connection has the id it has without seeds.
@@ -41,12 +42,12 @@ func TestSeededConnections(t *testing.T) {
 	}
 
 	// Unlinked and Deauthorized through the Go API.
-	u, err := f.sim.AddConnection(codatsim.SeedConnection{CompanyID: company, ID: "u1", PlatformKey: "qhyg", Status: codatsim.StatusUnlinked})
-	if err != nil || u.Status != codatsim.StatusUnlinked || u.LastSync == "" {
+	u, err := f.sim.AddConnection(codatsim.SeedConnection{CompanyID: company, ID: "u1", PlatformKey: "qhyg", Status: codatapi.StatusUnlinked})
+	if err != nil || u.Status != codatapi.StatusUnlinked || u.LastSync == "" {
 		t.Fatalf("Unlinked: %+v %v", u, err)
 	}
-	d, err := f.sim.AddConnection(codatsim.SeedConnection{CompanyID: company, ID: "d1", PlatformKey: "qhyg", Status: codatsim.StatusDeauthorized})
-	if err != nil || d.Status != codatsim.StatusDeauthorized || len(d.DataConnectionErrors) != 1 {
+	d, err := f.sim.AddConnection(codatsim.SeedConnection{CompanyID: company, ID: "d1", PlatformKey: "qhyg", Status: codatapi.StatusDeauthorized})
+	if err != nil || d.Status != codatapi.StatusDeauthorized || len(d.DataConnectionErrors) != 1 {
 		t.Fatalf("Deauthorized: %+v %v", d, err)
 	}
 	for _, tt := range []struct {
@@ -67,7 +68,7 @@ func TestSeededConnections(t *testing.T) {
 
 	// Reset brings the seeded connections back, and only them.
 	f.sim.Reset()
-	if conns := f.sim.Connections(company); len(conns) != 1 || conns[0].ID != adopted || conns[0].Status != codatsim.StatusLinked {
+	if conns := f.sim.Connections(company); len(conns) != 1 || conns[0].ID != adopted || conns[0].Status != codatapi.StatusLinked {
 		t.Fatalf("after Reset: %+v", conns)
 	}
 
@@ -89,12 +90,12 @@ func TestAdminAddConnection(t *testing.T) {
 		return b
 	}
 	c := decode[codatsim.Connection](t, expect(`{"id":"3f0c2a7e-9b1d-4c55-8e21-6a7d0b9c1e42","platformKey":"mqjo","status":"Linked"}`, http.StatusCreated))
-	if c.Status != codatsim.StatusLinked || c.ID != "3f0c2a7e-9b1d-4c55-8e21-6a7d0b9c1e42" ||
+	if c.Status != codatapi.StatusLinked || c.ID != "3f0c2a7e-9b1d-4c55-8e21-6a7d0b9c1e42" ||
 		c.LinkURL != f.srv.URL+"/link/companies/"+company+"/connections/"+c.ID+"/start" {
 		t.Fatalf("added: %+v", c)
 	}
 	p := decode[codatsim.Connection](t, expect(`{"id":"second","platformKey":"gbol"}`, http.StatusCreated))
-	if p.Status != codatsim.StatusPendingAuth {
+	if p.Status != codatapi.StatusPendingAuth {
 		t.Fatalf("default status: %+v", p)
 	}
 	// The business can open its linkUrl.
@@ -109,7 +110,7 @@ func TestAdminAddConnection(t *testing.T) {
 	if status, _, _ := f.do("POST", "/_sim/companies/"+unknownC+"/connections", "", `{"id":"x","platformKey":"mqjo"}`); status != http.StatusNotFound {
 		t.Fatalf("unknown company: %d", status)
 	}
-	if conns := f.sim.Connections(company); len(conns) != 2 || conns[1].Status != codatsim.StatusLinked {
+	if conns := f.sim.Connections(company); len(conns) != 2 || conns[1].Status != codatapi.StatusLinked {
 		t.Fatalf("connections: %+v", conns)
 	}
 }

@@ -11,6 +11,7 @@ package codatsim
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -18,37 +19,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/codat-operator/codat-operator/internal/codatclient"
+	"github.com/codat-operator/codat-operator/internal/codatapi"
 )
 
-// Codat's operationIds, as counted by the simulator: the client's names.
-const (
-	OpListConnections               = codatclient.OpListConnections
-	OpCreateConnection              = codatclient.OpCreateConnection
-	OpGetConnection                 = codatclient.OpGetConnection
-	OpDeleteConnection              = codatclient.OpDeleteConnection
-	OpUnlinkConnection              = codatclient.OpUnlinkConnection
-	OpUpdateConnectionAuthorization = codatclient.OpUpdateConnectionAuthorization
-	// OpLink is the business opening a connection's linkUrl (not a Codat API operation).
-	OpLink = "link"
-)
+// OpLink is the business opening a connection's linkUrl (not a Codat API operation); the simulator
+// counts it beside Codat's operationIds (package codatapi).
+const OpLink = "link"
 
-func isOperation(op string) bool {
-	switch op {
-	case OpListConnections, OpCreateConnection, OpGetConnection, OpDeleteConnection,
-		OpUnlinkConnection, OpUpdateConnectionAuthorization:
-		return true
-	}
-	return false
-}
-
-// Connection statuses.
-const (
-	StatusPendingAuth  = "PendingAuth"
-	StatusLinked       = "Linked"
-	StatusUnlinked     = "Unlinked"
-	StatusDeauthorized = "Deauthorized"
-)
+func isOperation(op string) bool { return slices.Contains(codatapi.Operations, op) }
 
 // TimeFormat is how the simulator writes timestamps: UTC, 7 fractional digits, like Codat's
 // lastSync examples. Successive created values are strictly increasing.
@@ -80,12 +58,15 @@ type Connection struct {
 
 // DataConnectionError is an entry of Connection.DataConnectionErrors.
 type DataConnectionError struct {
-	StatusCode    string  `json:"statusCode,omitempty"`
-	StatusText    string  `json:"statusText,omitempty"`
-	ErrorMessage  string  `json:"errorMessage,omitempty"`
-	ErroredOnUtc  string  `json:"erroredOnUtc,omitempty"`
-	Status        *string `json:"status"`
-	ResolvedOnUtc *string `json:"resolvedOnUtc"`
+	StatusCode   string `json:"statusCode,omitempty"`
+	StatusText   string `json:"statusText,omitempty"`
+	ErrorMessage string `json:"errorMessage,omitempty"`
+	ErroredOnUtc string `json:"erroredOnUtc,omitempty"`
+	// Status and ResolvedOnUtc are left out when they have no value (a non-transient error, an
+	// unresolved one): Codat's spec says null there, but it is OpenAPI 3.1, where null does not
+	// match a string schema.
+	Status        *string `json:"status,omitempty"`
+	ResolvedOnUtc *string `json:"resolvedOnUtc,omitempty"`
 }
 
 func (c Connection) clone() Connection {
@@ -152,7 +133,8 @@ type Simulator struct {
 	correlation uint64
 	lastCreated time.Time
 	quota       quotaState
-	failing     map[string]int // companyId -> forced status (FailCompany)
+	failing     map[string]int    // companyId -> forced status (FailCompany)
+	garbling    map[string]string // companyId -> bad body kind (GarbleCompany)
 
 	counts       map[string]int
 	statusCounts map[string]map[int]int
@@ -211,6 +193,7 @@ func (s *Simulator) resetLocked() {
 	s.lastCreated = time.Time{}
 	s.faults = Faults{}.withDefaults()
 	s.failing = map[string]int{}
+	s.garbling = map[string]string{}
 	s.resetQuotaLocked()
 	s.resetCountsLocked()
 	_ = s.seedLocked()
@@ -380,7 +363,7 @@ func (s *Simulator) Link(companyID, connectionID string) error {
 
 func (s *Simulator) linkLocked(conn *connection) {
 	now := s.now().Format(TimeFormat)
-	conn.Status = StatusLinked
+	conn.Status = codatapi.StatusLinked
 	conn.LastSync = now
 	resolved := "Resolved"
 	for i := range conn.DataConnectionErrors {
@@ -419,7 +402,7 @@ func (s *Simulator) Deauthorize(companyID, connectionID string) error {
 
 func (s *Simulator) deauthorizeLocked(conn *connection) {
 	active := "Active"
-	conn.Status = StatusDeauthorized
+	conn.Status = codatapi.StatusDeauthorized
 	conn.DataConnectionErrors = append(conn.DataConnectionErrors, DataConnectionError{
 		StatusCode:   "401",
 		StatusText:   "Unauthorized",
@@ -490,6 +473,23 @@ func (s *Simulator) FailCompany(companyID string, status int) {
 		return
 	}
 	s.failing[companyID] = status
+}
+
+// GarbleCompany makes every successful API answer for the company a 200 whose body is not what
+// Codat documents (BadBodyTruncated, BadBodyEmpty or BadBodyHTML); the operations still take
+// effect. An empty kind stops it. Like FailCompany, it touches one company only.
+func (s *Simulator) GarbleCompany(companyID, kind string) error {
+	if _, ok := badBodies[kind]; !ok && kind != "" {
+		return fmt.Errorf("codatsim: bad body kind %q must be %s, %s or %s", kind, BadBodyTruncated, BadBodyEmpty, BadBodyHTML)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if kind == "" {
+		delete(s.garbling, companyID)
+		return nil
+	}
+	s.garbling[companyID] = kind
+	return nil
 }
 
 // ResetQuota starts a new quota period: requests get through again.

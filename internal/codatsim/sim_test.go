@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codat-operator/codat-operator/internal/codatapi"
 	"github.com/codat-operator/codat-operator/internal/codatsim"
 )
 
@@ -129,7 +130,7 @@ func TestAuthentication(t *testing.T) {
 func TestLifecycle(t *testing.T) {
 	f := newFixture(t, codatsim.Options{})
 	c := f.create("mqjo")
-	if c.Status != codatsim.StatusPendingAuth || c.PlatformName != "Sandbox" || c.SourceType != "Accounting" || c.IntegrationKey != "mqjo" {
+	if c.Status != codatapi.StatusPendingAuth || c.PlatformName != "Sandbox" || c.SourceType != "Accounting" || c.IntegrationKey != "mqjo" {
 		t.Fatalf("created %+v", c)
 	}
 	if want := f.srv.URL + "/link/companies/" + company + "/connections/" + c.ID + "/start"; c.LinkURL != want {
@@ -160,7 +161,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("link page: %d %s", resp.StatusCode, page)
 	}
 	got := f.get(path)
-	if got.Status != codatsim.StatusLinked || got.LastSync == "" || got.ConnectionInfo["simulated"] != true {
+	if got.Status != codatapi.StatusLinked || got.LastSync == "" || got.ConnectionInfo["simulated"] != true {
 		t.Fatalf("after link: %+v", got)
 	}
 
@@ -168,7 +169,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = f.get(path)
-	if got.Status != codatsim.StatusDeauthorized || len(got.DataConnectionErrors) != 1 || *got.DataConnectionErrors[0].Status != "Active" {
+	if got.Status != codatapi.StatusDeauthorized || len(got.DataConnectionErrors) != 1 || *got.DataConnectionErrors[0].Status != "Active" {
 		t.Fatalf("after deauthorize: %+v", got)
 	}
 
@@ -177,7 +178,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("authorization: %d %s", status, body)
 	}
 	got = f.get(path)
-	if got.Status != codatsim.StatusLinked || *got.DataConnectionErrors[0].Status != "Resolved" || got.DataConnectionErrors[0].ResolvedOnUtc == nil {
+	if got.Status != codatapi.StatusLinked || *got.DataConnectionErrors[0].Status != "Resolved" || got.DataConnectionErrors[0].ResolvedOnUtc == nil {
 		t.Fatalf("after authorization: %+v", got)
 	}
 
@@ -336,7 +337,7 @@ func TestInjectedRateLimits(t *testing.T) {
 		if strings.Join(got, ",") != "429/7,429/7,200/" {
 			t.Fatalf("got %v", got)
 		}
-		if f.sim.CountStatus(codatsim.OpListConnections, 429) != 2 {
+		if f.sim.CountStatus(codatapi.OpListConnections, 429) != 2 {
 			t.Fatal("429s not counted")
 		}
 	})
@@ -379,7 +380,7 @@ func TestInjectedRateLimits(t *testing.T) {
 func TestInjectedServerErrors(t *testing.T) {
 	f := newFixture(t, codatsim.Options{})
 	c := f.create("mqjo")
-	if err := f.sim.SetFaults(codatsim.Faults{ErrorRate: map[string]float64{codatsim.OpGetConnection: 1}, ErrorStatus: 503}); err != nil {
+	if err := f.sim.SetFaults(codatsim.Faults{ErrorRate: map[string]float64{codatapi.OpGetConnection: 1}, ErrorStatus: 503}); err != nil {
 		t.Fatal(err)
 	}
 	status, h, _ := f.do("GET", "/companies/"+company+"/connections/"+c.ID, auth, "")
@@ -413,10 +414,10 @@ func TestLostCreateResponseStillCreates(t *testing.T) {
 		t.Fatalf("got a response %d; want the connection closed", resp.StatusCode)
 	}
 	conns := f.sim.Connections(company)
-	if len(conns) != 1 || conns[0].Status != codatsim.StatusPendingAuth {
+	if len(conns) != 1 || conns[0].Status != codatapi.StatusPendingAuth {
 		t.Fatalf("connections after lost create: %+v", conns)
 	}
-	if f.sim.CountStatus(codatsim.OpCreateConnection, 0) != 1 || f.sim.Requests()[0].Fault != codatsim.FaultLostResponse {
+	if f.sim.CountStatus(codatapi.OpCreateConnection, 0) != 1 || f.sim.Requests()[0].Fault != codatsim.FaultLostResponse {
 		t.Fatalf("log: %+v", f.sim.Requests())
 	}
 	f.create("mqjo") // the fault was for one create only
@@ -590,5 +591,48 @@ func TestFailCompany(t *testing.T) {
 	}
 	if status, _, _ := f.do("PUT", "/_sim/companies/"+other+"/fail", "", `{"status":200}`); status != 400 {
 		t.Fatalf("admin fail with 200: %d", status)
+	}
+}
+
+// A bad 200 keeps the operation's effect and breaks only the body, as a proxy mangling Codat's
+// answer would.
+func TestBadResponses(t *testing.T) {
+	f := newFixture(t, codatsim.Options{})
+	for _, kind := range []string{"", codatsim.BadBodyTruncated, codatsim.BadBodyEmpty, codatsim.BadBodyHTML} {
+		if err := f.sim.SetFaults(codatsim.Faults{BadResponseNext: 1, BadResponseBody: kind}); err != nil {
+			t.Fatal(err)
+		}
+		before := len(f.sim.Connections(company))
+		status, _, body := f.do("POST", "/companies/"+company+"/connections", auth, `{"platformKey":"gbol"}`)
+		var c codatsim.Connection
+		if status != http.StatusOK || json.Unmarshal(body, &c) == nil {
+			t.Errorf("kind %q: %d %q, want a 200 whose body is not a connection", kind, status, body)
+		}
+		if got := len(f.sim.Connections(company)); got != before+1 {
+			t.Errorf("kind %q: the garbled create made %d connections, want 1", kind, got-before)
+		}
+		if status, _, _ := f.do("GET", "/companies/"+company+"/connections", auth, ""); status != http.StatusOK {
+			t.Errorf("the fault outlived its count")
+		}
+	}
+	if err := f.sim.SetFaults(codatsim.Faults{BadResponseBody: "binary"}); err == nil {
+		t.Error("an unknown bad body kind was accepted")
+	}
+
+	// Per company, through the admin API, until turned off.
+	if status, _, body := f.do("PUT", "/_sim/companies/"+company+"/garble", "", `{"body":"empty"}`); status != http.StatusNoContent {
+		t.Fatalf("garble: %d %s", status, body)
+	}
+	if status, _, body := f.do("GET", "/companies/"+company+"/connections", auth, ""); status != http.StatusOK || len(body) != 0 {
+		t.Errorf("garbled list: %d %q, want 200 with an empty body", status, body)
+	}
+	if err := f.sim.GarbleCompany(company, ""); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, body := f.do("GET", "/companies/"+company+"/connections", auth, ""); status != http.StatusOK || !json.Valid(body) {
+		t.Errorf("after turning it off: %d %q", status, body)
+	}
+	if err := f.sim.GarbleCompany(company, "gzip"); err == nil {
+		t.Error("an unknown kind was accepted")
 	}
 }

@@ -6,15 +6,62 @@ import (
 	"github.com/codat-operator/codat-operator/internal/codatclient"
 )
 
-// Codat is the part of Codat's API the reconciler uses: the six connection
-// operations. *codatclient.Client implements it.
-type Codat interface {
-	CreateConnection(ctx context.Context, key codatclient.APIKey, companyID, platformKey string) (*codatclient.Connection, error)
-	GetConnection(ctx context.Context, key codatclient.APIKey, companyID, connectionID string) (*codatclient.Connection, error)
-	ListConnections(ctx context.Context, key codatclient.APIKey, companyID string) ([]codatclient.Connection, error)
-	UnlinkConnection(ctx context.Context, key codatclient.APIKey, companyID, connectionID string) (*codatclient.Connection, error)
-	UpdateAuthorization(ctx context.Context, key codatclient.APIKey, companyID, connectionID string, body map[string]string) (*codatclient.Connection, error)
-	DeleteConnection(ctx context.Context, key codatclient.APIKey, companyID, connectionID string) error
+// Connector binds Codat's API to the credentials and the company of one
+// object. The reconciler connects once per pass; everything it then asks of
+// Codat goes through the Company it got.
+type Connector interface {
+	Connect(key codatclient.APIKey, companyID string) Company
 }
 
-var _ Codat = (*codatclient.Client)(nil)
+// Company is the part of Codat's connection API the reconciler uses, for one
+// company, under one API key. Errors are *codatclient.Error; ClassOf says
+// whether retrying can help.
+type Company interface {
+	Create(ctx context.Context, platformKey string) (*codatclient.Connection, error)
+	Get(ctx context.Context, connectionID string) (*codatclient.Connection, error)
+	List(ctx context.Context) ([]codatclient.Connection, error)
+	Unlink(ctx context.Context, connectionID string) (*codatclient.Connection, error)
+	UpdateAuthorization(ctx context.Context, connectionID string, body map[string]string) (*codatclient.Connection, error)
+	Delete(ctx context.Context, connectionID string) error
+}
+
+// ClientConnector connects through one shared codatclient.Client, so that its
+// rate limit and per-company cap hold across all objects.
+type ClientConnector struct {
+	Client *codatclient.Client
+}
+
+// Connect returns the company's API under the key.
+func (c ClientConnector) Connect(key codatclient.APIKey, companyID string) Company {
+	return &clientCompany{client: c.Client, key: key, companyID: companyID}
+}
+
+type clientCompany struct {
+	client    *codatclient.Client
+	key       codatclient.APIKey
+	companyID string
+}
+
+func (c *clientCompany) Create(ctx context.Context, platformKey string) (*codatclient.Connection, error) {
+	return c.client.CreateConnection(ctx, c.key, c.companyID, platformKey)
+}
+
+func (c *clientCompany) Get(ctx context.Context, id string) (*codatclient.Connection, error) {
+	return c.client.GetConnection(ctx, c.key, c.companyID, id)
+}
+
+func (c *clientCompany) List(ctx context.Context) ([]codatclient.Connection, error) {
+	return c.client.ListConnections(ctx, c.key, c.companyID)
+}
+
+func (c *clientCompany) Unlink(ctx context.Context, id string) (*codatclient.Connection, error) {
+	return c.client.UnlinkConnection(ctx, c.key, c.companyID, id)
+}
+
+func (c *clientCompany) UpdateAuthorization(ctx context.Context, id string, body map[string]string) (*codatclient.Connection, error) {
+	return c.client.UpdateAuthorization(ctx, c.key, c.companyID, id, body)
+}
+
+func (c *clientCompany) Delete(ctx context.Context, id string) error {
+	return c.client.DeleteConnection(ctx, c.key, c.companyID, id)
+}

@@ -1,21 +1,23 @@
 // Package controller holds the CodatConnection reconciler: it creates,
 // adopts, unlinks, re-authorizes and deletes connections in Codat and writes
 // what Codat reports back to the object's status.
+//
+// Every step of a pass returns an error to stop the pass (see failures.go);
+// summarize, the one sink, turns the pass's conclusion into conditions,
+// events, the status write and the requeue.
 package controller
 
 import (
 	"context"
-	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
-	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
@@ -45,10 +47,12 @@ var DefaultIntervals = Intervals{
 // Reconciler reconciles CodatConnections with Codat.
 type Reconciler struct {
 	// Client reads CodatConnections from the manager's cache and writes them.
-	Client ctrl.Client
-	// APIReader reads Secrets straight from the API server.
-	APIReader   ctrl.Reader
-	Codat       Codat
+	Client client.Client
+	// APIReader reads Secrets, and the owners of connections, straight from
+	// the API server.
+	APIReader client.Reader
+	// Codat binds Codat's API to an object's credentials and company.
+	Codat       Connector
 	Recorder    events.EventRecorder
 	Credentials DefaultCredentials
 	Intervals   Intervals
@@ -60,41 +64,6 @@ type Reconciler struct {
 	// notBefore holds, per object, when Codat's Retry-After lets it call again.
 	notBefore sync.Map
 	creating  keyedMutex
-}
-
-// keyedMutex is a set of mutexes by key, each dropped when no one holds it.
-type keyedMutex struct {
-	mu    sync.Mutex
-	locks map[string]*keyedLock
-}
-
-type keyedLock struct {
-	sync.Mutex
-	users int
-}
-
-func (k *keyedMutex) lock(key string) (unlock func()) {
-	k.mu.Lock()
-	if k.locks == nil {
-		k.locks = map[string]*keyedLock{}
-	}
-	l := k.locks[key]
-	if l == nil {
-		l = &keyedLock{}
-		k.locks[key] = l
-	}
-	l.users++
-	k.mu.Unlock()
-
-	l.Lock()
-	return func() {
-		l.Unlock()
-		k.mu.Lock()
-		if l.users--; l.users == 0 {
-			delete(k.locks, key)
-		}
-		k.mu.Unlock()
-	}
 }
 
 func (r *Reconciler) init() {
@@ -128,8 +97,6 @@ func (r *Reconciler) init() {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one CodatConnection and its connection in Codat together.
-// It follows DESIGN.md section 4: paused, credentials, deletion, identity,
-// create, observe, converge, status, requeue.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	r.init()
 	obj := &codatv1.CodatConnection{}
@@ -148,85 +115,75 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		defer unlock()
 	}
 	before := obj.Status.DeepCopy()
-	out := r.reconcile(ctx, obj)
-	return r.finish(ctx, obj, before, out)
+	res, err := r.reconcile(ctx, obj)
+	return r.summarize(ctx, obj, before, res, err)
 }
 
-func (r *Reconciler) reconcile(ctx context.Context, obj *codatv1.CodatConnection) outcome {
-	if obj.Annotations[codatv1.AnnotationPaused] == "true" {
-		return paused()
+// reconcile is one pass, in the order of docs/design.md: paused, credentials,
+// deletion, a stall nothing changed since, identity (create or adopt),
+// converge, assess.
+func (r *Reconciler) reconcile(ctx context.Context, obj *codatv1.CodatConnection) (result, error) {
+	if paused, badValue := pausedBy(obj); paused {
+		return result{paused: true, pausedValue: badValue}, nil
 	}
-	key, credentialsProblem := r.apiKey(ctx, obj)
-	if wait := r.rateLimitedFor(obj); wait > 0 {
-		out := retry(codatv1.ReasonRateLimited, "Codat is rate limiting requests; waiting for its Retry-After")
-		out.after = wait
-		return out
+	codat, err := r.connect(ctx, obj)
+	if err == nil {
+		err = r.rateLimited(obj)
+	}
+	if err == nil {
+		err = unchangedSinceStall(obj, codat)
 	}
 	if !obj.DeletionTimestamp.IsZero() {
-		return r.finalize(ctx, obj, key, credentialsProblem)
+		if err := r.delete(ctx, obj, codat, err); err != nil {
+			return result{}, err
+		}
+		return result{released: true}, nil
 	}
-	if credentialsProblem != nil {
-		return *credentialsProblem
+	if err != nil {
+		return result{}, err
 	}
 
-	conn, out := r.connection(ctx, obj, key)
-	if conn == nil {
-		return out
+	conn, err := r.connection(ctx, obj, codat)
+	if err != nil {
+		return result{}, err
 	}
-	observe(obj, conn)
-	if out := r.converge(ctx, obj, key, conn); out != (outcome{}) {
-		return out
+	recordConnection(obj, conn)
+	conn, err = r.converge(ctx, obj, codat, conn)
+	recordConnection(obj, conn)
+	if err != nil {
+		return result{}, err
 	}
-	return assess(obj)
+	state, err := assess(obj)
+	return result{ready: state}, err
 }
 
-// finish writes the status when the pass changed it and says when to come back.
-func (r *Reconciler) finish(ctx context.Context, obj *codatv1.CodatConnection, before *codatv1.CodatConnectionStatus, out outcome) (reconcile.Result, error) {
-	name := nameOf(obj)
-	switch out.progress {
-	case gone:
-		r.forget(name)
-		return reconcile.Result{}, nil
-	case raced:
-		return reconcile.Result{RequeueAfter: r.Intervals.BackoffBase}, nil
+// pausedBy reads the paused annotation. "true" pauses, "false" or no
+// annotation does not; any other value pauses too, and is reported.
+func pausedBy(obj *codatv1.CodatConnection) (paused bool, badValue string) {
+	v, ok := obj.Annotations[codatv1.AnnotationPaused]
+	if !ok {
+		return false, ""
 	}
-
-	previousFailure := failureReason(obj)
-	setConditions(obj, out)
-	obj.Status.ObservedGeneration = obj.Generation
-	if failure := failureReason(obj); failure != "" && failure != previousFailure {
-		r.event(ctx, obj, "Warning", failure, "%s", out.message)
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return true, v
 	}
-
-	if !equality.Semantic.DeepEqual(before, &obj.Status) {
-		if err := r.Client.Status().Update(ctx, obj); err != nil {
-			return r.writeFailed(ctx, name, "status", err)
-		}
-	}
-
-	switch out.progress {
-	case retrying:
-		if out.after > 0 {
-			return reconcile.Result{RequeueAfter: out.after}, nil
-		}
-		return reconcile.Result{RequeueAfter: r.backoff.When(name)}, nil
-	case stalled, idle:
-		r.backoff.Forget(name)
-		return reconcile.Result{}, nil
-	default:
-		r.backoff.Forget(name)
-		return reconcile.Result{RequeueAfter: r.pollInterval(obj, out)}, nil
-	}
+	return b, ""
 }
 
-// writeFailed handles a failed write to the API server: a conflict means the
-// cache was behind and a fresher event is coming, so it is retried quietly.
-func (r *Reconciler) writeFailed(ctx context.Context, name types.NamespacedName, what string, err error) (reconcile.Result, error) {
-	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-		log.FromContext(ctx).V(1).Info("write lost a race; retrying", "write", what)
-		return reconcile.Result{RequeueAfter: r.Intervals.BackoffBase}, nil
+// unchangedSinceStall keeps a stall that Codat's refusal caused while the
+// inputs of the refused request are the same: a manager restart, or any
+// event that changes nothing the request is made with, must not send it again.
+func unchangedSinceStall(obj *codatv1.CodatConnection, codat session) error {
+	s := obj.Status
+	if s.StalledInputs == "" || s.StalledInputs != codat.inputs {
+		return nil
 	}
-	return reconcile.Result{}, fmt.Errorf("writing %s of %s: %w", what, name, err)
+	c := failureCondition(obj)
+	if c == nil || c.Type != codatv1.ConditionStalled {
+		return nil
+	}
+	return &stallError{reason: c.Reason, message: c.Message, fromCodat: true, inputs: codat.inputs}
 }
 
 func (r *Reconciler) forget(name types.NamespacedName) {

@@ -2,11 +2,14 @@ package controller
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
@@ -19,6 +22,29 @@ import (
 type DefaultCredentials struct {
 	APIKey codatclient.APIKey
 	Secret types.NamespacedName
+}
+
+// session is what one pass may use of Codat: the object's company under the
+// object's credentials, and a digest of the inputs its requests are made with.
+type session struct {
+	Company
+	// credentials says where the API key came from, for messages.
+	credentials string
+	// inputs identifies what the pass's requests are made with; see stalledInputs.
+	inputs string
+}
+
+// connect resolves the object's credentials and binds Codat's API to them.
+func (r *Reconciler) connect(ctx context.Context, obj *codatv1.CodatConnection) (session, error) {
+	key, err := r.apiKey(ctx, obj)
+	if err != nil {
+		return session{}, err
+	}
+	return session{
+		Company:     r.Codat.Connect(key, obj.Spec.CompanyID),
+		credentials: r.credentialsSource(obj),
+		inputs:      r.stalledInputs(ctx, obj, key),
+	}, nil
 }
 
 // credentialsSource says, for messages, where an object's API key comes from.
@@ -40,9 +66,8 @@ func credentialsKey(ref *codatv1.SecretKeyReference) string {
 }
 
 // apiKey resolves the object's Codat API key. Secrets are read directly from
-// the API server, never from a cluster-wide cache of Secret contents. A nil
-// outcome means the key was found.
-func (r *Reconciler) apiKey(ctx context.Context, obj *codatv1.CodatConnection) (codatclient.APIKey, *outcome) {
+// the API server, never from a cluster-wide cache of Secret contents.
+func (r *Reconciler) apiKey(ctx context.Context, obj *codatv1.CodatConnection) (codatclient.APIKey, error) {
 	var secret types.NamespacedName
 	var key string
 	switch ref := obj.Spec.CredentialsRef; {
@@ -54,34 +79,45 @@ func (r *Reconciler) apiKey(ctx context.Context, obj *codatv1.CodatConnection) (
 	case r.Credentials.Secret.Name != "":
 		secret, key = r.Credentials.Secret, codatv1.DefaultCredentialsKey
 	default:
-		out := stall(codatv1.ReasonCredentialsMissing,
+		return "", stall(codatv1.ReasonCredentialsMissing,
 			"No Codat API key: set spec.credentialsRef to a Secret holding one, or start the operator with --default-credentials-secret")
-		return "", &out
 	}
 
-	value, err := r.secretValue(ctx, secret, key)
+	var s corev1.Secret
+	err := r.APIReader.Get(ctx, secret, &s)
+	value := codatclient.APIKey(strings.TrimSpace(string(s.Data[key])))
 	switch {
 	case apierrors.IsNotFound(err):
-		out := stall(codatv1.ReasonCredentialsMissing, fmt.Sprintf(
+		return "", stall(codatv1.ReasonCredentialsMissing, fmt.Sprintf(
 			"Secret %s with the Codat API key was not found; create it with the key %q (%s)", secret, key, r.credentialsSource(obj)))
-		return "", &out
 	case err != nil:
-		out := retry(codatv1.ReasonProgressing, fmt.Sprintf("Reading the credentials Secret %s failed; retrying", secret))
-		return "", &out
+		return "", retry(codatv1.ReasonProgressing, fmt.Sprintf("Reading the credentials Secret %s failed; retrying", secret), !settled(obj))
 	case value == "":
-		out := stall(codatv1.ReasonCredentialsMissing, fmt.Sprintf(
+		return "", stall(codatv1.ReasonCredentialsMissing, fmt.Sprintf(
 			"Secret %s has no value under key %q; put the Codat API key there (%s)", secret, key, r.credentialsSource(obj)))
-		return "", &out
 	}
-	return codatclient.APIKey(value), nil
+	if err := value.Validate(); err != nil {
+		return "", stall(codatv1.ReasonCredentialsInvalid, fmt.Sprintf(
+			"The Codat API key in %s can never work: %s. Put the key there exactly as Codat's portal shows it",
+			r.credentialsSource(obj), err))
+	}
+	return value, nil
 }
 
-// secretValue reads one key of a Secret, trimmed of the surrounding white
-// space that `kubectl create secret --from-file` tends to leave.
-func (r *Reconciler) secretValue(ctx context.Context, name types.NamespacedName, key string) (string, error) {
-	var s corev1.Secret
-	if err := r.APIReader.Get(ctx, name, &s); err != nil {
-		return "", err
+// stalledInputs digests what the pass's requests are made with: the spec, the
+// user's request to reconcile, deletion, the API key and the authorization
+// Secret's version. The key enters only through a hash inside the hash. A
+// change to any of them ends a stall that Codat's refusal caused.
+func (r *Reconciler) stalledInputs(ctx context.Context, obj *codatv1.CodatConnection, key codatclient.APIKey) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "generation=%d\nrequested=%s\ndeleting=%t\nkey=%s\n", obj.Generation,
+		obj.Annotations[codatv1.AnnotationReconcileRequestedAt], !obj.DeletionTimestamp.IsZero(), key.Digest())
+	if auth := obj.Spec.Authorization; auth != nil {
+		// The metadata of Secrets is cached (see the watches): no API call.
+		meta := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}}
+		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: auth.SecretRef.Name}, meta); err == nil {
+			fmt.Fprintf(h, "authorization=%s\n", meta.ResourceVersion)
+		}
 	}
-	return strings.TrimSpace(string(s.Data[key])), nil
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -1,15 +1,14 @@
 package controller
 
 import (
-	"context"
 	"sort"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
 	"github.com/codat-operator/codat-operator/internal/codatclient"
 )
 
-// observe writes what Codat reports about the connection into status.
-func observe(obj *codatv1.CodatConnection, conn *codatclient.Connection) {
+// recordConnection writes what Codat reports about the connection into status.
+func recordConnection(obj *codatv1.CodatConnection, conn *codatclient.Connection) {
 	s := &obj.Status
 	s.ConnectionID = conn.ID
 	s.ConnectionStatus = conn.Status
@@ -47,14 +46,4 @@ func newestErrors(errs []codatclient.DataConnectionError) []codatv1.DataConnecti
 		out = out[:codatv1.MaxDataConnectionErrors]
 	}
 	return out
-}
-
-// updateMeta writes the object's metadata (finalizer, marker). The API server
-// answers with the stored object, whose status the pass has not written yet,
-// so the status in memory is kept.
-func (r *Reconciler) updateMeta(ctx context.Context, obj *codatv1.CodatConnection) error {
-	status := obj.Status.DeepCopy()
-	err := r.Client.Update(ctx, obj)
-	obj.Status = *status
-	return err
 }

@@ -4,8 +4,6 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
 	"github.com/codat-operator/codat-operator/internal/codatclient"
 )
@@ -54,34 +52,5 @@ func TestAuthorizationHashDependsOnContentOnly(t *testing.T) {
 	c := authorizationHash(map[string]string{"accessToken": "x", "businessId": "z"})
 	if a != b || a == c || len(a) != 64 {
 		t.Fatalf("hashes %s %s %s: want equal for equal content, different otherwise", a, b, c)
-	}
-}
-
-// Waiting for the business polls sooner at first and less often the longer it waits.
-func TestPollIntervalGrowsWhileWaiting(t *testing.T) {
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	r := &Reconciler{Intervals: DefaultIntervals, Now: func() time.Time { return now }}
-	waitingSince := func(d time.Duration) *codatv1.CodatConnection {
-		return &codatv1.CodatConnection{Status: codatv1.CodatConnectionStatus{Conditions: []metav1.Condition{{
-			Type: codatv1.ConditionReady, Status: metav1.ConditionFalse, LastTransitionTime: metav1.NewTime(now.Add(-d)),
-		}}}}
-	}
-	cases := []struct {
-		waited   time.Duration
-		min, max time.Duration
-	}{
-		{0, time.Minute, 66 * time.Second},
-		{10 * time.Minute, 5 * time.Minute, 330 * time.Second},
-		{24 * time.Hour, 10 * time.Minute, 11 * time.Minute},
-	}
-	out := waiting(codatv1.ReasonAwaitingAuthorization, "")
-	for _, tc := range cases {
-		got := r.pollInterval(waitingSince(tc.waited), out)
-		if got < tc.min || got > tc.max {
-			t.Errorf("after waiting %s: poll in %s, want between %s and %s", tc.waited, got, tc.min, tc.max)
-		}
-	}
-	if got := r.pollInterval(waitingSince(0), ready(codatv1.ReasonLinked, "")); got < 10*time.Minute || got > 11*time.Minute {
-		t.Errorf("settled: poll in %s, want the poll interval plus jitter", got)
 	}
 }

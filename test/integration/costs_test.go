@@ -1,4 +1,4 @@
-package controller_test
+package integration_test
 
 import (
 	"testing"
@@ -7,10 +7,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
-	"github.com/codat-operator/codat-operator/internal/codatclient"
+	"github.com/codat-operator/codat-operator/internal/codatapi"
 )
 
-// 11. The costs DESIGN.md holds the operator to, counted.
+// The costs docs/design.md holds the operator to ("Costs it is held to"), counted.
 func TestCosts(t *testing.T) {
 	t.Parallel()
 	c := newCase(t)
@@ -20,7 +20,7 @@ func TestCosts(t *testing.T) {
 	c.waitCondition("thrifty", codatv1.ConditionReady, metav1.ConditionTrue, codatv1.ReasonUnlinked)
 
 	// Creating: exactly one POST and at most two writes to the object.
-	if n := len(c.requests(codatclient.OpCreateConnection)); n != 1 {
+	if n := len(c.requests(codatapi.OpCreateConnection)); n != 1 {
 		t.Errorf("creating took %d POSTs, want 1", n)
 	}
 	if n := writes.of(c.key("thrifty")); n > 2 {
@@ -32,17 +32,17 @@ func TestCosts(t *testing.T) {
 		t.Errorf("%d Codat calls after creating, want the 1 POST: the operator's own writes must not cause calls", n)
 	}
 
-	gets, written := len(c.requests(codatclient.OpGetConnection)), writes.of(c.key("thrifty"))
+	gets, written := len(c.requests(codatapi.OpGetConnection)), writes.of(c.key("thrifty"))
 
 	c.poll("thrifty")
 	c.waitFor("thrifty", "polled", func(*codatv1.CodatConnection) bool {
-		return len(c.requests(codatclient.OpGetConnection)) > gets
+		return len(c.requests(codatapi.OpGetConnection)) > gets
 	})
 	time.Sleep(time.Second) // a window for a write or call that must not happen
-	if n := len(c.requests(codatclient.OpGetConnection)) - gets; n != 1 {
+	if n := len(c.requests(codatapi.OpGetConnection)) - gets; n != 1 {
 		t.Errorf("a poll took %d GETs, want 1", n)
 	}
-	if n := len(c.requests("")) - len(c.requests(codatclient.OpGetConnection)); n != 1 {
+	if n := len(c.requests("")) - len(c.requests(codatapi.OpGetConnection)); n != 1 {
 		t.Errorf("%d calls other than GET in all, want only the first POST", n)
 	}
 	if n := writes.of(c.key("thrifty")) - written; n != 0 {

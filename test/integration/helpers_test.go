@@ -1,4 +1,4 @@
-package controller_test
+package integration_test
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
-	"github.com/codat-operator/codat-operator/internal/codatclient"
+	"github.com/codat-operator/codat-operator/internal/codatapi"
 	"github.com/codat-operator/codat-operator/internal/codatsim"
 )
 
@@ -180,7 +180,7 @@ func requestsFor(company, op string) []codatsim.Request {
 // or committed with the response deliberately lost.
 func (c *tcase) creates() int {
 	n := 0
-	for _, r := range c.requests(codatclient.OpCreateConnection) {
+	for _, r := range c.requests(codatapi.OpCreateConnection) {
 		if r.StatusCode == 200 || (r.StatusCode == 0 && r.Fault != "") {
 			n++
 		}

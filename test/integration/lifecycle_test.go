@@ -1,4 +1,4 @@
-package controller_test
+package integration_test
 
 import (
 	"context"
@@ -9,10 +9,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
-	"github.com/codat-operator/codat-operator/internal/codatclient"
+	"github.com/codat-operator/codat-operator/internal/codatapi"
 )
 
-// 1. A new object creates one connection that waits for the business; once
+// A new object creates one connection that waits for the business; once
 // the business authorizes through the link, the object turns Ready.
 func TestCreateAwaitsAuthorizationThenLinks(t *testing.T) {
 	t.Parallel()
@@ -20,7 +20,7 @@ func TestCreateAwaitsAuthorizationThenLinks(t *testing.T) {
 	c.create("acme", nil)
 
 	obj := c.waitCondition("acme", codatv1.ConditionReady, metav1.ConditionFalse, codatv1.ReasonAwaitingAuthorization)
-	if obj.Status.ConnectionStatus != codatclient.StatusPendingAuth || obj.Status.LinkURL == "" || obj.Status.ConnectionID == "" {
+	if obj.Status.ConnectionStatus != codatapi.StatusPendingAuth || obj.Status.LinkURL == "" || obj.Status.ConnectionID == "" {
 		t.Fatalf("want PendingAuth with a linkUrl and an id in status, got %+v", obj.Status)
 	}
 	if got := condition(obj, codatv1.ConditionReconciling).Status; got != metav1.ConditionFalse {
@@ -40,7 +40,7 @@ func TestCreateAwaitsAuthorizationThenLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	obj = c.waitCondition("acme", codatv1.ConditionReady, metav1.ConditionTrue, codatv1.ReasonLinked)
-	if obj.Status.ConnectionStatus != codatclient.StatusLinked {
+	if obj.Status.ConnectionStatus != codatapi.StatusLinked {
 		t.Fatalf("connectionStatus=%s, want Linked", obj.Status.ConnectionStatus)
 	}
 	if n := c.creates(); n != 1 || len(c.connections()) != 1 {
@@ -48,7 +48,7 @@ func TestCreateAwaitsAuthorizationThenLinks(t *testing.T) {
 	}
 }
 
-// 2. Desired Unlinked: a Linked connection is unlinked with one PATCH; a
+// Desired Unlinked: a Linked connection is unlinked with one PATCH; a
 // PendingAuth one needs no PATCH.
 func TestDesiredUnlinked(t *testing.T) {
 	t.Parallel()
@@ -64,15 +64,15 @@ func TestDesiredUnlinked(t *testing.T) {
 
 		c.update("linked", func(o *codatv1.CodatConnection) { o.Spec.State = codatv1.StateUnlinked })
 		obj = c.waitCondition("linked", codatv1.ConditionReady, metav1.ConditionTrue, codatv1.ReasonUnlinked)
-		if obj.Status.ConnectionStatus != codatclient.StatusUnlinked {
+		if obj.Status.ConnectionStatus != codatapi.StatusUnlinked {
 			t.Fatalf("connectionStatus=%s, want Unlinked", obj.Status.ConnectionStatus)
 		}
-		if got := c.connections()[0].Status; got != codatclient.StatusUnlinked {
+		if got := c.connections()[0].Status; got != codatapi.StatusUnlinked {
 			t.Fatalf("Codat says %s, want Unlinked", got)
 		}
 		c.poll("linked")
-		c.waitFor("linked", "polled", func(o *codatv1.CodatConnection) bool { return len(c.requests(codatclient.OpGetConnection)) >= 2 })
-		if n := len(c.requests(codatclient.OpUnlinkConnection)); n != 1 {
+		c.waitFor("linked", "polled", func(o *codatv1.CodatConnection) bool { return len(c.requests(codatapi.OpGetConnection)) >= 2 })
+		if n := len(c.requests(codatapi.OpUnlinkConnection)); n != 1 {
 			t.Fatalf("%d PATCHes, want 1", n)
 		}
 		c.waitEvent("linked", "Unlinked")
@@ -82,16 +82,16 @@ func TestDesiredUnlinked(t *testing.T) {
 		c := newCase(t)
 		c.create("pending", func(o *codatv1.CodatConnection) { o.Spec.State = codatv1.StateUnlinked })
 		obj := c.waitCondition("pending", codatv1.ConditionReady, metav1.ConditionTrue, codatv1.ReasonUnlinked)
-		if obj.Status.ConnectionStatus != codatclient.StatusPendingAuth {
+		if obj.Status.ConnectionStatus != codatapi.StatusPendingAuth {
 			t.Fatalf("connectionStatus=%s, want PendingAuth", obj.Status.ConnectionStatus)
 		}
-		if n := len(c.requests(codatclient.OpUnlinkConnection)); n != 0 {
+		if n := len(c.requests(codatapi.OpUnlinkConnection)); n != 0 {
 			t.Fatalf("%d PATCHes for a PendingAuth connection, want 0", n)
 		}
 	})
 }
 
-// 3. The authorization Secret is sent once per distinct content; a changed
+// The authorization Secret is sent once per distinct content; a changed
 // Secret is sent again, which re-links a Deauthorized connection.
 func TestAuthorizationSecretIsSentOncePerContent(t *testing.T) {
 	t.Parallel()
@@ -101,7 +101,7 @@ func TestAuthorizationSecretIsSentOncePerContent(t *testing.T) {
 		o.Spec.Authorization = &codatv1.AuthorizationSource{SecretRef: codatv1.LocalSecretReference{Name: "tokens"}}
 	})
 	obj := c.waitCondition("auth", codatv1.ConditionReady, metav1.ConditionTrue, codatv1.ReasonLinked)
-	if n := len(c.requests(codatclient.OpUpdateConnectionAuthorization)); n != 1 {
+	if n := len(c.requests(codatapi.OpUpdateConnectionAuthorization)); n != 1 {
 		t.Fatalf("%d PUTs, want 1", n)
 	}
 	firstHash := obj.Status.AuthorizationHash
@@ -117,10 +117,10 @@ func TestAuthorizationSecretIsSentOncePerContent(t *testing.T) {
 	for i := range 10 {
 		c.poll("auth")
 		c.waitFor("auth", "polled", func(*codatv1.CodatConnection) bool {
-			return len(c.requests(codatclient.OpGetConnection)) >= i+1
+			return len(c.requests(codatapi.OpGetConnection)) >= i+1
 		})
 	}
-	if n := len(c.requests(codatclient.OpUpdateConnectionAuthorization)); n != 1 {
+	if n := len(c.requests(codatapi.OpUpdateConnectionAuthorization)); n != 1 {
 		t.Fatalf("%d PUTs after ten polls with the same content, want 1", n)
 	}
 
@@ -135,7 +135,7 @@ func TestAuthorizationSecretIsSentOncePerContent(t *testing.T) {
 	}
 	c.setSecret("tokens", map[string]string{"accessToken": "tok-bb22-second", "businessId": "biz-42"})
 	obj = c.waitCondition("auth", codatv1.ConditionReady, metav1.ConditionTrue, codatv1.ReasonLinked)
-	if n := len(c.requests(codatclient.OpUpdateConnectionAuthorization)); n != 2 {
+	if n := len(c.requests(codatapi.OpUpdateConnectionAuthorization)); n != 2 {
 		t.Fatalf("%d PUTs after the content changed once, want 2", n)
 	}
 	if obj.Status.AuthorizationHash == firstHash {
@@ -144,7 +144,7 @@ func TestAuthorizationSecretIsSentOncePerContent(t *testing.T) {
 	c.waitEvent("auth", "AuthorizationUpdated")
 }
 
-// 4. Deletion follows spec.deletionPolicy.
+// Deletion follows spec.deletionPolicy.
 func TestDeletionPolicies(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -154,8 +154,8 @@ func TestDeletionPolicies(t *testing.T) {
 		wantLeft    string // the connection's status in Codat afterwards; "" when deleted
 	}{
 		{codatv1.DeletionPolicyDelete, 1, 0, ""},
-		{codatv1.DeletionPolicyUnlink, 0, 1, codatclient.StatusUnlinked},
-		{codatv1.DeletionPolicyOrphan, 0, 0, codatclient.StatusLinked},
+		{codatv1.DeletionPolicyUnlink, 0, 1, codatapi.StatusUnlinked},
+		{codatv1.DeletionPolicyOrphan, 0, 0, codatapi.StatusLinked},
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.policy), func(t *testing.T) {
@@ -171,10 +171,10 @@ func TestDeletionPolicies(t *testing.T) {
 
 			c.delete("doomed")
 			c.waitGone("doomed")
-			if n := len(c.requests(codatclient.OpDeleteConnection)); n != tc.wantDeletes {
+			if n := len(c.requests(codatapi.OpDeleteConnection)); n != tc.wantDeletes {
 				t.Errorf("%d DELETEs, want %d", n, tc.wantDeletes)
 			}
-			if n := len(c.requests(codatclient.OpUnlinkConnection)); n != tc.wantUnlinks {
+			if n := len(c.requests(codatapi.OpUnlinkConnection)); n != tc.wantUnlinks {
 				t.Errorf("%d PATCHes, want %d", n, tc.wantUnlinks)
 			}
 			if tc.policy == codatv1.DeletionPolicyOrphan && len(c.requests("")) != callsBefore {
@@ -191,7 +191,7 @@ func TestDeletionPolicies(t *testing.T) {
 	}
 }
 
-// 4b. Without usable credentials the operator cannot delete in Codat: the
+// Without usable credentials the operator cannot delete in Codat: the
 // object stays and says how to let it go, and Orphan does.
 func TestDeletionWithoutCredentialsWaitsForOrphan(t *testing.T) {
 	t.Parallel()
@@ -235,7 +235,7 @@ func TestDeletionWithoutCredentialsWaitsForOrphan(t *testing.T) {
 	}
 }
 
-// 6. A connection deleted outside the operator is created anew, once.
+// A connection deleted outside the operator is created anew, once.
 func TestConnectionDeletedOutsideIsRecreated(t *testing.T) {
 	t.Parallel()
 	c := newCase(t)
@@ -257,14 +257,25 @@ func TestConnectionDeletedOutsideIsRecreated(t *testing.T) {
 	}
 }
 
-// 10. A paused object makes no Codat call until the annotation goes.
+// A paused object makes no Codat call until the annotation goes; a value
+// that is not a boolean pauses too, and says so.
 func TestPaused(t *testing.T) {
 	t.Parallel()
 	c := newCase(t)
 	c.create("sleepy", func(o *codatv1.CodatConnection) {
-		o.Annotations = map[string]string{codatv1.AnnotationPaused: "true"}
+		o.Annotations = map[string]string{codatv1.AnnotationPaused: "yes"}
 	})
-	obj := c.waitCondition("sleepy", codatv1.ConditionReconciling, metav1.ConditionFalse, codatv1.ReasonPaused)
+	obj := c.waitFor("sleepy", "Ready=Unknown/Paused", func(o *codatv1.CodatConnection) bool {
+		r := condition(o, codatv1.ConditionReady)
+		return r.Reason == codatv1.ReasonPaused && r.Status == metav1.ConditionUnknown
+	})
+	requireContains(t, condition(obj, codatv1.ConditionReady).Message, codatv1.AnnotationPaused, `"yes"`)
+	if obj.Status.ObservedGeneration != 0 {
+		t.Errorf("observedGeneration %d on an object never reconciled", obj.Status.ObservedGeneration)
+	}
+	if got := condition(obj, codatv1.ConditionReconciling); got.Status != metav1.ConditionFalse || got.Reason != codatv1.ReasonPaused {
+		t.Errorf("Reconciling=%s/%s while paused", got.Status, got.Reason)
+	}
 	c.poll("sleepy")
 	time.Sleep(2 * time.Second) // a window for calls that must not happen
 	if obj = c.get("sleepy"); obj.Status.ConnectionID != "" || createPendingSet(obj) {

@@ -1,4 +1,4 @@
-package controller_test
+package integration_test
 
 import (
 	"fmt"
@@ -9,14 +9,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
-	"github.com/codat-operator/codat-operator/internal/codatclient"
+	"github.com/codat-operator/codat-operator/internal/codatapi"
 	"github.com/codat-operator/codat-operator/internal/codatsim"
 )
 
 // These tests inject faults into the whole simulator, so they do not run in
 // parallel; Go runs them before the parallel tests.
 
-// 8. A 429 with Retry-After: 2 keeps the object away from Codat for 2 seconds.
+// A 429 with Retry-After: 2 keeps the object away from Codat for 2 seconds.
 func TestRetryAfterIsHonoured(t *testing.T) {
 	c := newCase(t)
 	setFaults(t, codatsim.Faults{RateLimitNext: 1, RetryAfter: 2 * time.Second})
@@ -35,7 +35,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	}
 }
 
-// 8b. With half of all requests failing, 20 objects all reach their state,
+// With half of all requests failing, 20 objects all reach their state,
 // with exactly one connection each.
 func TestTransientErrorsConverge(t *testing.T) {
 	setFaults(t, codatsim.Faults{ErrorRate: map[string]float64{"*": 0.5}, ErrorStatus: 503})
@@ -70,7 +70,7 @@ func TestTransientErrorsConverge(t *testing.T) {
 	}
 }
 
-// 9. A create that Codat commits but whose reply is lost is recovered by
+// A create that Codat commits but whose reply is lost is recovered by
 // listing, not repeated.
 func TestLostCreateResponseMakesNoDuplicate(t *testing.T) {
 	c := newCase(t)
@@ -82,10 +82,10 @@ func TestLostCreateResponseMakesNoDuplicate(t *testing.T) {
 	if len(conns) != 1 || conns[0].ID != obj.Status.ConnectionID {
 		t.Fatalf("Codat holds %+v; want exactly the one in status (%s)", conns, obj.Status.ConnectionID)
 	}
-	if n := len(c.requests(codatclient.OpCreateConnection)); n != 1 {
+	if n := len(c.requests(codatapi.OpCreateConnection)); n != 1 {
 		t.Fatalf("%d POSTs, want the 1 whose reply was lost", n)
 	}
-	if n := len(c.requests(codatclient.OpListConnections)); n < 1 {
+	if n := len(c.requests(codatapi.OpListConnections)); n < 1 {
 		t.Fatalf("recovered without listing")
 	}
 }

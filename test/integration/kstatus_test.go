@@ -1,4 +1,4 @@
-package controller_test
+package integration_test
 
 import (
 	"testing"
@@ -29,8 +29,9 @@ func kstatusOf(t *testing.T, c *tcase, name string) status.Status {
 	return res.Status
 }
 
-// 12. kstatus: InProgress while retrying, Current when Ready, Failed when
-// Stalled. Awaiting authorization is Ready=False/AwaitingAuthorization with
+// kstatus: InProgress while retrying work, Current when Ready (also when a
+// routine poll fails), Failed when Stalled, not Current while a change waits
+// behind a pause. Awaiting authorization is Ready=False/AwaitingAuthorization with
 // Reconciling and Stalled False; kstatus (cli-utils v0.37) reads any
 // Ready=False as InProgress, so that is what GitOps tools see until the
 // business authorizes: docs/conditions.md says how to tell Flux and Argo CD.
@@ -56,6 +57,33 @@ func TestKstatus(t *testing.T) {
 	c.waitCondition("busy", codatv1.ConditionReady, metav1.ConditionTrue, codatv1.ReasonLinked)
 	if got := kstatusOf(t, c, "busy"); got != status.CurrentStatus {
 		t.Errorf("ready: kstatus %s, want Current", got)
+	}
+
+	// A realized object whose routine poll fails stays Current: the failure
+	// shows on Synced, not as work in progress.
+	for _, failure := range []int{503, 429} {
+		sim.FailCompany(c.company, failure)
+		c.poll("busy")
+		obj := c.waitFor("busy", "Synced=False", func(o *codatv1.CodatConnection) bool {
+			return condition(o, codatv1.ConditionSynced).Status == metav1.ConditionFalse
+		})
+		if got := kstatusOf(t, c, "busy"); got != status.CurrentStatus {
+			t.Errorf("HTTP %d on a poll of a Ready object: kstatus %s, want Current (conditions %+v)", failure, got, obj.Status.Conditions)
+		}
+		sim.FailCompany(c.company, 0)
+		c.waitCondition("busy", codatv1.ConditionSynced, metav1.ConditionTrue, codatv1.ReasonSynced)
+	}
+
+	// Paused with a change not applied yet: not Current.
+	c.update("busy", func(o *codatv1.CodatConnection) {
+		o.Annotations = map[string]string{codatv1.AnnotationPaused: "true"}
+		o.Spec.DeletionPolicy = codatv1.DeletionPolicyOrphan
+	})
+	c.waitFor("busy", "Ready reason Paused", func(o *codatv1.CodatConnection) bool {
+		return condition(o, codatv1.ConditionReady).Reason == codatv1.ReasonPaused
+	})
+	if got := kstatusOf(t, c, "busy"); got == status.CurrentStatus {
+		t.Errorf("paused with a pending change: kstatus Current")
 	}
 
 	c.create("stuck", func(o *codatv1.CodatConnection) { o.Spec.CompanyID = "00000000-0000-4000-8000-0000000000ff" })

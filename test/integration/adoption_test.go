@@ -1,4 +1,4 @@
-package controller_test
+package integration_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+	"github.com/codat-operator/codat-operator/internal/codatapi"
 	"github.com/codat-operator/codat-operator/internal/codatclient"
 )
 
@@ -31,7 +32,7 @@ func outsideClient(t *testing.T) *codatclient.Client {
 	return c
 }
 
-// 5. Adoption by spec.connectionId.
+// Adoption by spec.connectionId.
 func TestAdoption(t *testing.T) {
 	t.Parallel()
 	t.Run("an existing connection is adopted without a create", func(t *testing.T) {
@@ -71,7 +72,7 @@ func TestAdoption(t *testing.T) {
 		// Deleting the refused object must not touch the owner's connection.
 		c.delete("usurper")
 		c.waitGone("usurper")
-		if len(c.connections()) != 1 || len(c.requests(codatclient.OpDeleteConnection)) != 0 {
+		if len(c.connections()) != 1 || len(c.requests(codatapi.OpDeleteConnection)) != 0 {
 			t.Fatalf("deleting the refused object touched the owner's connection")
 		}
 	})
@@ -92,7 +93,7 @@ func TestAdoption(t *testing.T) {
 	})
 }
 
-// 9b. An object left with the create-pending marker and no id recovers by
+// An object left with the create-pending marker and no id recovers by
 // listing: one match is adopted without a create, two are for a person.
 func TestCreatePendingRecovery(t *testing.T) {
 	t.Parallel()

@@ -95,22 +95,6 @@ func (r *Reconciler) objectsReadingSecret(ctx context.Context, secret client.Obj
 	return requests
 }
 
-// ownerOf names the other CodatConnection that manages connection id, if any.
-// It asks the API server, not the cache: a status written a moment ago by
-// another worker must count, or two objects could claim one connection.
-func (r *Reconciler) ownerOf(ctx context.Context, obj *codatv1.CodatConnection, id string) (string, error) {
-	var list codatv1.CodatConnectionList
-	if err := r.APIReader.List(ctx, &list, client.MatchingFields{fieldConnectionID: id}); err != nil {
-		return "", err
-	}
-	for _, o := range list.Items {
-		if o.UID != obj.UID {
-			return nameOf(&o).String(), nil
-		}
-	}
-	return "", nil
-}
-
 // changedByUser lets through what a user or GitOps tool changes (spec,
 // annotations, deletion), not the operator's own status writes, nor its
 // create-pending marker and finalizer: those events would only cost Codat calls.

@@ -1,4 +1,4 @@
-package controller_test
+package integration_test
 
 import (
 	"testing"
@@ -9,7 +9,7 @@ import (
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
 )
 
-// 7. Errors only a person can fix stall the object with a message that says
+// Errors only a person can fix stall the object with a message that says
 // what to do, and stop the calls to Codat.
 func TestBadCredentialsStallUntilFixed(t *testing.T) {
 	t.Parallel()

@@ -1,4 +1,4 @@
-package controller_test
+package integration_test
 
 import (
 	"fmt"
@@ -7,7 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
-	"github.com/codat-operator/codat-operator/internal/codatclient"
+	"github.com/codat-operator/codat-operator/internal/codatapi"
 )
 
 // The benchmarks report what an operation costs in Codat calls and writes to
@@ -33,7 +33,7 @@ func BenchmarkCreate(b *testing.B) {
 	for _, n := range names {
 		written += writes.of(c.key(n))
 	}
-	b.ReportMetric(float64(len(c.requests(codatclient.OpCreateConnection))-1)/float64(b.N), "POSTs/op")
+	b.ReportMetric(float64(len(c.requests(codatapi.OpCreateConnection))-1)/float64(b.N), "POSTs/op")
 	b.ReportMetric(float64(len(c.requests(""))-calls)/float64(b.N), "codat-calls/op")
 	b.ReportMetric(float64(written)/float64(b.N), "writes/op")
 }
@@ -48,7 +48,7 @@ func BenchmarkPoll(b *testing.B) {
 	for i := range b.N {
 		c.poll("polled")
 		c.waitFor("polled", "polled", func(*codatv1.CodatConnection) bool {
-			return len(c.requests(codatclient.OpGetConnection)) > i
+			return len(c.requests(codatapi.OpGetConnection)) > i
 		})
 	}
 	b.StopTimer()

@@ -1,4 +1,4 @@
-package controller_test
+package integration_test
 
 import (
 	"bytes"
@@ -51,8 +51,11 @@ var (
 	k8s    client.Client // uncached: what a user sees
 	sim    *codatsim.Simulator
 	simURL string
-	writes = &writeCounter{counts: map[types.NamespacedName]int{}}
-	logs   = &syncBuffer{}
+	// codatClient is the operator's client; defaultCredentials its default Secret.
+	codatClient        *codatclient.Client
+	defaultCredentials = types.NamespacedName{Namespace: operatorNS, Name: defaultCred}
+	writes             = &writeCounter{counts: map[types.NamespacedName]int{}}
+	logs               = &syncBuffer{}
 
 	// secretValues collects every secret the tests hand to the operator.
 	secretValues = newSecretSet(apiKey)
@@ -83,7 +86,7 @@ func run(m *testing.M) (int, error) {
 	server := httptest.NewServer(sim)
 	simURL = server.URL
 	defer server.Close()
-	codat, err := codatclient.New(codatclient.Options{
+	codatClient, err = codatclient.New(codatclient.Options{
 		BaseURL: server.URL, Timeout: 5 * time.Second, RequestsPerSecond: 500, Burst: 100,
 	})
 	if err != nil {
@@ -110,9 +113,9 @@ func run(m *testing.M) (int, error) {
 	r := &controller.Reconciler{
 		Client:      mgr.GetClient(),
 		APIReader:   mgr.GetAPIReader(),
-		Codat:       codat,
+		Codat:       controller.ClientConnector{Client: codatClient},
 		Recorder:    mgr.GetEventRecorder("codat-operator"),
-		Credentials: controller.DefaultCredentials{Secret: types.NamespacedName{Namespace: operatorNS, Name: defaultCred}},
+		Credentials: controller.DefaultCredentials{Secret: defaultCredentials},
 		Intervals: controller.Intervals{
 			PendingAuth: time.Second,
 			// Settled objects are polled on demand (reconcile-requested-at),

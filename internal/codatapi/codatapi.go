@@ -1,0 +1,47 @@
+// Package codatapi holds the names of Codat's connection API that both sides
+// of the wire share: the client that calls Codat and the simulator that
+// stands in for it. It holds names only, never behaviour, so that a test of
+// the simulator never passes because it shares code with the client it checks.
+package codatapi
+
+// Codat's operationIds for the six connection operations of the Platform API.
+// They label metrics and the simulator's request counters.
+const (
+	OpListConnections               = "list-connections"
+	OpCreateConnection              = "create-connection"
+	OpGetConnection                 = "get-connection"
+	OpDeleteConnection              = "delete-connection"
+	OpUnlinkConnection              = "unlink-connection"
+	OpUpdateConnectionAuthorization = "update-connection-authorization"
+)
+
+// Operations lists the six operations, in the order of Codat's reference.
+var Operations = []string{
+	OpListConnections, OpCreateConnection, OpGetConnection,
+	OpDeleteConnection, OpUnlinkConnection, OpUpdateConnectionAuthorization,
+}
+
+// IsWrite reports the operations that change a connection in Codat.
+func IsWrite(op string) bool {
+	switch op {
+	case OpCreateConnection, OpDeleteConnection, OpUnlinkConnection, OpUpdateConnectionAuthorization:
+		return true
+	}
+	return false
+}
+
+// Connection statuses Codat documents. Codat may add others: treat the
+// status as an open string.
+const (
+	StatusPendingAuth  = "PendingAuth"
+	StatusLinked       = "Linked"
+	StatusUnlinked     = "Unlinked"
+	StatusDeauthorized = "Deauthorized"
+)
+
+// Rate-limit headers that Codat sends with every response.
+const (
+	HeaderRateLimitLimit     = "X-Rate-Limit-Limit"
+	HeaderRateLimitRemaining = "X-Rate-Limit-Remaining"
+	HeaderRateLimitReset     = "X-Rate-Limit-Reset"
+)

@@ -1,0 +1,219 @@
+package codatclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/codat-operator/codat-operator/internal/codatapi"
+)
+
+// maxPages stops a list whose server keeps returning a next link.
+const maxPages = 1000
+
+// CreateConnection creates a connection for the platform (POST /companies/{companyId}/connections).
+// It is never retried: every POST makes a new connection in Codat. A failure of class Transient
+// may still have created one (the answer was lost or garbled): list before creating again.
+func (c *Client) CreateConnection(ctx context.Context, key APIKey, companyID, platformKey string) (*Connection, error) {
+	if err := requireIDs(codatapi.OpCreateConnection, companyID, "-", platformKey); err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(map[string]string{"platformKey": platformKey})
+	if err != nil {
+		return nil, err
+	}
+	return c.connection(ctx, key, request{
+		op: codatapi.OpCreateConnection, method: http.MethodPost, companyID: companyID,
+		url: c.endpoint(connectionsPath(companyID), nil), body: body,
+	}, "")
+}
+
+// GetConnection reads one connection (GET /companies/{companyId}/connections/{connectionId}).
+func (c *Client) GetConnection(ctx context.Context, key APIKey, companyID, connectionID string) (*Connection, error) {
+	if err := requireIDs(codatapi.OpGetConnection, companyID, connectionID, "-"); err != nil {
+		return nil, err
+	}
+	return c.connection(ctx, key, request{
+		op: codatapi.OpGetConnection, method: http.MethodGet, companyID: companyID,
+		url: c.endpoint(connectionPath(companyID, connectionID), nil),
+	}, connectionID)
+}
+
+// ListConnections returns all of a company's connections, following the pages to the end
+// (GET /companies/{companyId}/connections). A connection seen on two pages is returned once.
+func (c *Client) ListConnections(ctx context.Context, key APIKey, companyID string) ([]Connection, error) {
+	op := codatapi.OpListConnections
+	if err := requireIDs(op, companyID, "-", "-"); err != nil {
+		return nil, err
+	}
+	next := c.endpoint(connectionsPath(companyID), url.Values{
+		"page": {"1"}, "pageSize": {strconv.Itoa(c.pageSize)},
+	})
+	all := []Connection{}
+	seen := map[string]bool{}
+	visited := map[string]bool{}
+	for range maxPages {
+		visited[next] = true
+		var page connectionsPage
+		if err := c.do(ctx, key, request{op: op, method: http.MethodGet, companyID: companyID, url: next}, &page); err != nil {
+			return nil, err
+		}
+		for i := range page.Results {
+			conn := &page.Results[i]
+			if conn.ID == "" {
+				return nil, badResponse(op, fmt.Sprintf("result %d of page %d has no connection id", i+1, page.PageNumber))
+			}
+			if seen[conn.ID] {
+				continue
+			}
+			seen[conn.ID] = true
+			all = append(all, *normalize(conn))
+		}
+		switch {
+		case page.Links.Next != nil && page.Links.Next.Href != "":
+			var err error
+			if next, err = c.resolveHref(page.Links.Next.Href); err != nil {
+				return nil, badResponse(op, err.Error())
+			}
+		case len(page.Results) > 0 && page.PageNumber > 0 && page.PageSize > 0 &&
+			page.PageNumber*page.PageSize < page.TotalResults:
+			// No next link but more results: fall back to page numbers.
+			next = c.endpoint(connectionsPath(companyID), url.Values{
+				"page": {strconv.Itoa(page.PageNumber + 1)}, "pageSize": {strconv.Itoa(page.PageSize)},
+			})
+		default:
+			return all, nil
+		}
+		if visited[next] {
+			// A next link that leads back would page forever, one request at a time.
+			return nil, badResponse(op, "the paging links lead back to a page already read")
+		}
+	}
+	return nil, badResponse(op, fmt.Sprintf("more than %d pages; giving up", maxPages))
+}
+
+// UnlinkConnection sets a Linked connection to Unlinked (PATCH with {"status":"Unlinked"}).
+//
+// It is not retried after a network error: if the first PATCH did land, a second one would fail
+// because the connection is no longer Linked; the caller should GET the connection instead.
+func (c *Client) UnlinkConnection(ctx context.Context, key APIKey, companyID, connectionID string) (*Connection, error) {
+	if err := requireIDs(codatapi.OpUnlinkConnection, companyID, connectionID, "-"); err != nil {
+		return nil, err
+	}
+	return c.connection(ctx, key, request{
+		op: codatapi.OpUnlinkConnection, method: http.MethodPatch, companyID: companyID,
+		url:  c.endpoint(connectionPath(companyID, connectionID), nil),
+		body: []byte(`{"status":"Unlinked"}`),
+	}, connectionID)
+}
+
+// UpdateAuthorization replaces the connection's authorization
+// (PUT /companies/{companyId}/connections/{connectionId}/authorization). The body's values are
+// secrets: they never appear in errors. Values must be valid UTF-8: JSON cannot carry other bytes
+// unchanged, and the client never sends something other than what it was given.
+func (c *Client) UpdateAuthorization(ctx context.Context, key APIKey, companyID, connectionID string, body map[string]string) (*Connection, error) {
+	op := codatapi.OpUpdateConnectionAuthorization
+	if err := requireIDs(op, companyID, connectionID, "-"); err != nil {
+		return nil, err
+	}
+	if body == nil {
+		body = map[string]string{}
+	}
+	secrets := make([]string, 0, len(body))
+	for k, v := range body {
+		if err := ValidAuthorizationValue(v); err != nil {
+			return nil, &Error{Operation: op, Kind: KindInvalidRequest, Message: fmt.Sprintf("value of %q %v", k, err)}
+		}
+		secrets = append(secrets, v)
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	return c.connection(ctx, key, request{
+		op: op, method: http.MethodPut, companyID: companyID,
+		url:  c.endpoint(connectionPath(companyID, connectionID)+"/authorization", nil),
+		body: raw, secrets: secrets,
+	}, connectionID)
+}
+
+// DeleteConnection deletes the connection (DELETE /companies/{companyId}/connections/{connectionId}).
+// A connection that is already gone gives an error for which IsNotFound is true.
+func (c *Client) DeleteConnection(ctx context.Context, key APIKey, companyID, connectionID string) error {
+	if err := requireIDs(codatapi.OpDeleteConnection, companyID, connectionID, "-"); err != nil {
+		return err
+	}
+	return c.do(ctx, key, request{
+		op: codatapi.OpDeleteConnection, method: http.MethodDelete, companyID: companyID,
+		url: c.endpoint(connectionPath(companyID, connectionID), nil),
+	}, nil)
+}
+
+// connection sends a request answered with one Connection, and checks that the answer is one: a
+// 200 whose body is JSON null, {} or another connection is a bad response, not a success.
+func (c *Client) connection(ctx context.Context, key APIKey, r request, wantID string) (*Connection, error) {
+	var conn Connection
+	if err := c.do(ctx, key, r, &conn); err != nil {
+		return nil, err
+	}
+	switch {
+	case conn.ID == "":
+		return nil, badResponse(r.op, "the response has no connection id")
+	case wantID != "" && conn.ID != wantID:
+		return nil, badResponse(r.op, fmt.Sprintf("the response is connection %s, not %s", conn.ID, wantID))
+	}
+	return normalize(&conn), nil
+}
+
+func badResponse(op, message string) *Error {
+	return &Error{Operation: op, Kind: KindBadResponse, StatusCode: http.StatusOK, Message: message}
+}
+
+func requireIDs(op, companyID, connectionID, platformKey string) error {
+	var missing string
+	switch {
+	case companyID == "":
+		missing = "company id"
+	case connectionID == "":
+		missing = "connection id"
+	case platformKey == "":
+		missing = "platform key"
+	default:
+		return nil
+	}
+	return &Error{Operation: op, Kind: KindInvalidRequest, Message: missing + " is empty"}
+}
+
+func connectionsPath(companyID string) string {
+	return "/companies/" + url.PathEscape(companyID) + "/connections"
+}
+
+func connectionPath(companyID, connectionID string) string {
+	return connectionsPath(companyID) + "/" + url.PathEscape(connectionID)
+}
+
+// normalize maps a JSON null connectionInfo to nil.
+func normalize(conn *Connection) *Connection {
+	if string(bytes.TrimSpace(conn.ConnectionInfo)) == "null" {
+		conn.ConnectionInfo = nil
+	}
+	return conn
+}
+
+// ValidAuthorizationValue says why a value cannot go into an update-authorization body unchanged:
+// JSON strings are Unicode, so bytes that are not valid UTF-8 would be replaced on the way.
+func ValidAuthorizationValue(v string) error {
+	for i, r := range v {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(v[i:]); size <= 1 {
+				return fmt.Errorf("is not valid UTF-8 (at byte %d of %d)", i+1, len(v))
+			}
+		}
+	}
+	return nil
+}

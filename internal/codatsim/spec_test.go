@@ -1,0 +1,166 @@
+package codatsim_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	legacyrouter "github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/codat-operator/codat-operator/internal/codatapi"
+	"github.com/codat-operator/codat-operator/internal/codatsim"
+)
+
+// officialSpec is the part of Codat's own OpenAPI spec that the simulator stands in for, copied
+// unchanged by hack/codatspec.
+const officialSpec = "testdata/codat-platform-connections.yaml"
+
+// beyondSpec lists the answers the simulator gives on purpose that Codat's spec does not
+// document; docs/simulator.md lists them for users.
+var beyondSpec = map[string]string{
+	codatapi.OpCreateConnection + " 400":              "an unknown platform key, or a body that is not {platformKey}",
+	codatapi.OpUnlinkConnection + " 400":              "unlinking a connection that is not Linked, or a body other than {status: Unlinked}",
+	codatapi.OpUpdateConnectionAuthorization + " 400": "a body that is not an object of strings",
+}
+
+// TestAnswersMatchCodatsOfficialSpec drives every operation through its success and every error
+// the simulator can give, and validates each answer against Codat's official spec as OpenAPI 3.1
+// reads it (JSON Schema 2020-12: `nullable` is no keyword, so a null must not appear where the
+// schema says string or object).
+func TestAnswersMatchCodatsOfficialSpec(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromFile(officialSpec)
+	if err != nil {
+		t.Fatalf("load %s: %v", officialSpec, err)
+	}
+	if !doc.IsOpenAPI31OrLater() {
+		t.Fatalf("%s is OpenAPI %s; Codat's spec is 3.1", officialSpec, doc.OpenAPI)
+	}
+	f := newFixture(t, codatsim.Options{})
+	doc.Servers = openapi3.Servers{{URL: f.srv.URL}}
+	// Codat's schemas keep sub-schemas under a `definitions` key beside their properties.
+	router, err := legacyrouter.NewRouter(doc, openapi3.AllowExtraSiblingFields("definitions"), openapi3.DisableExamplesValidation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := &openapi3filter.Options{
+		IncludeResponseStatus: true,
+		MultiError:            true,
+		AuthenticationFunc:    func(context.Context, *openapi3filter.AuthenticationInput) error { return nil },
+		SchemaValidationOptions: []openapi3.SchemaValidationOption{
+			openapi3.EnableJSONSchema2020(),
+		},
+	}
+	errorSchema := doc.Components.Schemas["ErrorMessage"]
+
+	seen := map[string]bool{}
+	check := func(method, path, authorization, body string) []byte {
+		t.Helper()
+		req, err := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		route, params, err := router.FindRoute(req)
+		if err != nil {
+			t.Fatalf("%s %s is not in Codat's spec: %v", method, path, err)
+		}
+		status, header, got := f.do(method, path, authorization, body)
+		key := fmt.Sprintf("%s %d", route.Operation.OperationID, status)
+		seen[key] = true
+		if route.Operation.Responses.Status(status) == nil {
+			if _, ok := beyondSpec[key]; !ok {
+				t.Errorf("%s %s answered %d, which Codat's spec does not document and beyondSpec does not list: %s", method, path, status, got)
+			}
+			var v any
+			if err := json.Unmarshal(got, &v); err != nil {
+				t.Fatalf("%s: %v", key, err)
+			}
+			if err := errorSchema.Value.VisitJSON(v, openapi3.EnableJSONSchema2020()); err != nil {
+				t.Errorf("%s: the error body is not Codat's ErrorMessage: %v\n%s", key, err, got)
+			}
+			return got
+		}
+		in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts}
+		out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: status, Header: header,
+			Body: io.NopCloser(bytes.NewReader(got)), Options: opts}
+		if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+			t.Errorf("%s %s -> %d does not match Codat's spec: %v\nbody: %s", method, path, status, err, got)
+		}
+		return got
+	}
+	setFaults := func(faults codatsim.Faults) {
+		t.Helper()
+		if err := f.sim.SetFaults(faults); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conns := "/companies/" + company + "/connections"
+	var created codatsim.Connection
+	if err := json.Unmarshal(check("POST", conns, auth, `{"platformKey":"gbol"}`), &created); err != nil {
+		t.Fatal(err)
+	}
+	one := conns + "/" + created.ID
+	check("GET", one, auth, "")
+	check("GET", conns+"?page=1&pageSize=10", auth, "")
+	check("GET", conns+"?page=0", auth, "")
+	check("GET", conns+"?query="+`id%3D`+created.ID, auth, "")
+	check("POST", conns, auth, `{"platformKey":"zzzz"}`)
+	check("PATCH", one, auth, `{"status":"Unlinked"}`) // not Linked yet: 400
+	check("GET", "/companies/"+unknownC+"/connections", auth, "")
+	check("GET", conns+"/"+unknownC, auth, "")
+	check("GET", one, "Basic d3Jvbmc=", "")
+
+	// Deauthorized: an active error without resolvedOnUtc; linked again: a resolved one.
+	if err := f.sim.Deauthorize(company, created.ID); err != nil {
+		t.Fatal(err)
+	}
+	check("GET", one, auth, "")
+	check("PUT", one+"/authorization", auth, `{"accessToken":"tok"}`)
+	check("PUT", one+"/authorization", auth, `["not an object"]`)
+	check("GET", conns, auth, "")
+	check("PATCH", one, auth, `{"status":"Unlinked"}`)
+
+	// Every failure the simulator injects.
+	for _, status := range []int{402, 403, 429, 503} {
+		f.sim.FailCompany(company, status)
+		check("GET", one, auth, "")
+		check("POST", conns, auth, `{"platformKey":"gbol"}`)
+	}
+	f.sim.FailCompany(company, 0)
+	setFaults(codatsim.Faults{RateLimitNext: 1})
+	check("DELETE", one, auth, "")
+	setFaults(codatsim.Faults{ErrorRate: map[string]float64{"*": 1}})
+	check("GET", conns, auth, "")
+	setFaults(codatsim.Faults{ErrorRate: map[string]float64{"*": 1}, ErrorStatus: 503})
+	check("PATCH", one, auth, `{"status":"Unlinked"}`)
+	setFaults(codatsim.Faults{Quota: 1})
+	check("GET", one, auth, "")
+	check("GET", one, auth, "") // over the quota
+	setFaults(codatsim.Faults{})
+
+	check("DELETE", one, auth, "")
+	check("DELETE", one, auth, "")
+
+	for _, want := range []string{
+		"list-connections 200", "list-connections 400", "list-connections 404", "list-connections 500",
+		"create-connection 200", "create-connection 402", "create-connection 403", "create-connection 429", "create-connection 503",
+		"get-connection 200", "get-connection 401", "get-connection 404", "get-connection 429",
+		"delete-connection 200", "delete-connection 404", "delete-connection 429",
+		"unlink-connection 200", "unlink-connection 503", "update-connection-authorization 200",
+	} {
+		if !seen[want] {
+			t.Errorf("the test never saw %s: it proves less than it claims", want)
+		}
+	}
+	for key := range beyondSpec {
+		if !seen[key] {
+			t.Errorf("beyondSpec lists %s, which the test never saw", key)
+		}
+	}
+}

@@ -1,0 +1,633 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+	"github.com/codat-operator/codat-operator/internal/codatapi"
+	"github.com/codat-operator/codat-operator/internal/codatclient"
+)
+
+// These tests check the reconciler's decisions (which Codat call, which
+// conditions, when to come back) against a fake Codat and a fake API server,
+// in milliseconds. What needs real servers (admission, watches, HTTP, the
+// binaries) is tested in test/integration and test/e2e.
+
+const (
+	testNS      = "tenant"
+	testCompany = "8a210b68-6988-41ed-a1eb-0242ac120002"
+	connA       = "3f0c2a7e-9b1d-4c55-8e21-6a7d0b9c1e42"
+	connB       = "6b1f4f0a-2c3d-4e5f-8a9b-0c1d2e3f4a5b"
+	testKey     = "sk-unit-test-key"
+)
+
+var testNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+
+// fakeCodat is one company in Codat: its connections, the calls made, and
+// errors to answer with, per operation (consumed in order; nil = answer).
+type fakeCodat struct {
+	conns map[string]*codatclient.Connection
+	calls []string
+	fail  map[string][]error
+}
+
+func newFakeCodat(conns ...codatclient.Connection) *fakeCodat {
+	f := &fakeCodat{conns: map[string]*codatclient.Connection{}, fail: map[string][]error{}}
+	for i := range conns {
+		f.conns[conns[i].ID] = &conns[i]
+	}
+	return f
+}
+
+func (f *fakeCodat) Connect(key codatclient.APIKey, companyID string) Company {
+	if string(key) != testKey || companyID != testCompany {
+		panic(fmt.Sprintf("connected with key %q to company %q", key, companyID))
+	}
+	return f
+}
+
+func (f *fakeCodat) failure(op string) error {
+	if q := f.fail[op]; len(q) > 0 {
+		f.fail[op] = q[1:]
+		return q[0]
+	}
+	return nil
+}
+
+func (f *fakeCodat) Create(_ context.Context, platformKey string) (*codatclient.Connection, error) {
+	f.calls = append(f.calls, "create "+platformKey)
+	if err := f.failure(codatapi.OpCreateConnection); err != nil {
+		return nil, err
+	}
+	c := &codatclient.Connection{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", len(f.conns)+1), IntegrationKey: platformKey,
+		Status: codatapi.StatusPendingAuth, LinkURL: "https://link.example/x", Created: testNow.Format(time.RFC3339)}
+	f.conns[c.ID] = c
+	return c, nil
+}
+
+func (f *fakeCodat) Get(_ context.Context, id string) (*codatclient.Connection, error) {
+	f.calls = append(f.calls, "get "+id)
+	if err := f.failure(codatapi.OpGetConnection); err != nil {
+		return nil, err
+	}
+	if c, ok := f.conns[id]; ok {
+		copy := *c
+		return &copy, nil
+	}
+	return nil, httpErr(codatapi.OpGetConnection, 404)
+}
+
+func (f *fakeCodat) List(context.Context) ([]codatclient.Connection, error) {
+	f.calls = append(f.calls, "list")
+	if err := f.failure(codatapi.OpListConnections); err != nil {
+		return nil, err
+	}
+	var out []codatclient.Connection
+	for _, c := range f.conns {
+		out = append(out, *c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+func (f *fakeCodat) Unlink(_ context.Context, id string) (*codatclient.Connection, error) {
+	f.calls = append(f.calls, "unlink "+id)
+	if err := f.failure(codatapi.OpUnlinkConnection); err != nil {
+		return nil, err
+	}
+	c := f.conns[id]
+	c.Status = codatapi.StatusUnlinked
+	copy := *c
+	return &copy, nil
+}
+
+func (f *fakeCodat) UpdateAuthorization(_ context.Context, id string, body map[string]string) (*codatclient.Connection, error) {
+	f.calls = append(f.calls, fmt.Sprintf("authorize %s %d keys", id, len(body)))
+	if err := f.failure(codatapi.OpUpdateConnectionAuthorization); err != nil {
+		return nil, err
+	}
+	c := f.conns[id]
+	c.Status = codatapi.StatusLinked
+	copy := *c
+	return &copy, nil
+}
+
+func (f *fakeCodat) Delete(_ context.Context, id string) error {
+	f.calls = append(f.calls, "delete "+id)
+	if err := f.failure(codatapi.OpDeleteConnection); err != nil {
+		return err
+	}
+	if _, ok := f.conns[id]; !ok {
+		return httpErr(codatapi.OpDeleteConnection, 404)
+	}
+	delete(f.conns, id)
+	return nil
+}
+
+func httpErr(op string, status int) error {
+	return &codatclient.Error{Operation: op, Kind: codatclient.KindHTTP, StatusCode: status, Message: http.StatusText(status)}
+}
+
+func rateLimited(op string, after time.Duration) error {
+	return &codatclient.Error{Operation: op, Kind: codatclient.KindHTTP, StatusCode: 429, RetryAfter: after}
+}
+
+func kindErr(op string, kind codatclient.Kind) error {
+	return &codatclient.Error{Operation: op, Kind: kind, StatusCode: 200, Message: "simulated"}
+}
+
+// world is the fake API server and Codat one test case reconciles against.
+type world struct {
+	t      *testing.T
+	r      *Reconciler
+	k8s    client.Client
+	codat  *fakeCodat
+	events *events.FakeRecorder
+}
+
+func newWorld(t *testing.T, codat *fakeCodat, objs ...client.Object) *world {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = codatv1.AddToScheme(scheme)
+	objs = append(objs, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "codat-system", Name: "codat-credentials"},
+		Data:       map[string][]byte{codatv1.DefaultCredentialsKey: []byte(testKey)},
+	})
+	k8s := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
+		WithStatusSubresource(&codatv1.CodatConnection{}).
+		WithIndex(&codatv1.CodatConnection{}, fieldConnectionID, func(o client.Object) []string {
+			return []string{o.(*codatv1.CodatConnection).Status.ConnectionID}
+		}).Build()
+	recorder := events.NewFakeRecorder(100)
+	r := &Reconciler{
+		Client: k8s, APIReader: k8s, Codat: codat, Recorder: recorder,
+		Credentials: DefaultCredentials{Secret: types.NamespacedName{Namespace: "codat-system", Name: "codat-credentials"}},
+		Intervals:   DefaultIntervals,
+		Now:         func() time.Time { return testNow },
+	}
+	return &world{t: t, r: r, k8s: k8s, codat: codat, events: recorder}
+}
+
+// reconcile runs one pass and returns the object as stored afterwards.
+func (w *world) reconcile(name string) (reconcile.Result, *codatv1.CodatConnection) {
+	w.t.Helper()
+	key := types.NamespacedName{Namespace: testNS, Name: name}
+	res, err := w.r.Reconcile(context.Background(), reconcile.Request{NamespacedName: key})
+	if err != nil {
+		w.t.Fatalf("Reconcile: %v", err)
+	}
+	obj := &codatv1.CodatConnection{}
+	if err := w.k8s.Get(context.Background(), key, obj); err != nil {
+		return res, nil // released and gone
+	}
+	return res, obj
+}
+
+func (w *world) eventReasons() []string {
+	var out []string
+	for {
+		select {
+		case e := <-w.events.Events:
+			out = append(out, strings.Fields(e)[1])
+		default:
+			return out
+		}
+	}
+}
+
+// object builds a CodatConnection; status and options change it.
+func object(name string, opts ...func(*codatv1.CodatConnection)) *codatv1.CodatConnection {
+	o := &codatv1.CodatConnection{
+		ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: name, Generation: 1, UID: types.UID("uid-" + name)},
+		Spec:       codatv1.CodatConnectionSpec{CompanyID: testCompany, PlatformKey: "gbol"},
+	}
+	for _, opt := range opts {
+		opt(o)
+	}
+	return o
+}
+
+// managing gives the object a connection it manages and a realized status.
+func managing(id, status string) func(*codatv1.CodatConnection) {
+	return func(o *codatv1.CodatConnection) {
+		o.Finalizers = []string{codatv1.Finalizer}
+		o.Status.ConnectionID, o.Status.ConnectionStatus, o.Status.ObservedGeneration = id, status, o.Generation
+	}
+}
+
+func pendingSince(t time.Time) func(*codatv1.CodatConnection) {
+	return func(o *codatv1.CodatConnection) {
+		o.Finalizers = []string{codatv1.Finalizer}
+		o.Annotations = map[string]string{codatv1.AnnotationCreatePending: t.Format(time.RFC3339Nano)}
+	}
+}
+
+func conn(id, platform, status string, created time.Time) codatclient.Connection {
+	return codatclient.Connection{ID: id, IntegrationKey: platform, Status: status, Created: created.Format(time.RFC3339)}
+}
+
+// conditionsOf are the object's conditions as "Type=Status/Reason".
+func conditionsOf(o *codatv1.CodatConnection) []string {
+	var out []string
+	for _, c := range o.Status.Conditions {
+		out = append(out, fmt.Sprintf("%s=%s/%s", c.Type, c.Status, c.Reason))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestDecisions(t *testing.T) {
+	type want struct {
+		calls      []string
+		conditions []string
+		requeue    [2]time.Duration // inclusive range; zero: no requeue
+		events     []string
+		gone       bool
+	}
+	linked := conn(connA, "gbol", codatapi.StatusLinked, testNow.Add(-time.Hour))
+	settled := [2]time.Duration{10 * time.Minute, 11 * time.Minute}
+	backoff := [2]time.Duration{time.Second, time.Second}
+	cases := []struct {
+		name  string
+		obj   *codatv1.CodatConnection
+		codat *fakeCodat
+		fail  map[string][]error
+		want  want
+	}{
+		{name: "a new object creates one connection and waits for the business",
+			obj: object("new"), codat: newFakeCodat(),
+			want: want{calls: []string{"create gbol"}, requeue: [2]time.Duration{time.Minute, 66 * time.Second}, events: []string{"Created"},
+				conditions: []string{"Ready=False/AwaitingAuthorization", "Reconciling=False/AwaitingAuthorization", "Stalled=False/AwaitingAuthorization", "Synced=True/Synced"}}},
+		{name: "a Linked connection is read once and polled at the settled interval",
+			obj: object("linked", managing(connA, "Linked")), codat: newFakeCodat(linked),
+			want: want{calls: []string{"get " + connA}, requeue: settled,
+				conditions: []string{"Ready=True/Linked", "Reconciling=False/Linked", "Stalled=False/Linked", "Synced=True/Synced"}}},
+		{name: "a failed routine poll shows on Synced only",
+			obj: object("hiccup", managing(connA, "Linked"), readyTrue), codat: newFakeCodat(linked),
+			fail: map[string][]error{codatapi.OpGetConnection: {httpErr(codatapi.OpGetConnection, 503)}},
+			want: want{calls: []string{"get " + connA}, requeue: backoff, events: []string{"CodatUnavailable"},
+				conditions: []string{"Ready=True/Linked", "Reconciling=False/Linked", "Stalled=False/Linked", "Synced=False/CodatUnavailable"}}},
+		{name: "a failed read of a changed spec is work in progress",
+			obj: object("changed", managing(connA, "Linked"), readyTrue, func(o *codatv1.CodatConnection) {
+				o.Spec.State, o.Generation = codatv1.StateUnlinked, 2
+			}), codat: newFakeCodat(linked),
+			fail: map[string][]error{codatapi.OpGetConnection: {httpErr(codatapi.OpGetConnection, 503)}},
+			want: want{calls: []string{"get " + connA}, requeue: backoff, events: []string{"CodatUnavailable"},
+				conditions: []string{"Ready=True/Linked", "Reconciling=True/CodatUnavailable", "Stalled=False/Linked", "Synced=False/CodatUnavailable"}}},
+		{name: "a garbled poll is Codat's fault, retried",
+			obj: object("garbled", managing(connA, "Linked"), readyTrue), codat: newFakeCodat(linked),
+			fail: map[string][]error{codatapi.OpGetConnection: {kindErr(codatapi.OpGetConnection, codatclient.KindBadResponse)}},
+			want: want{calls: []string{"get " + connA}, requeue: backoff, events: []string{"CodatUnavailable"},
+				conditions: []string{"Ready=True/Linked", "Reconciling=False/Linked", "Stalled=False/Linked", "Synced=False/CodatUnavailable"}}},
+		{name: "a 429 on a poll waits for Retry-After",
+			obj: object("throttled", managing(connA, "Linked"), readyTrue), codat: newFakeCodat(linked),
+			fail: map[string][]error{codatapi.OpGetConnection: {rateLimited(codatapi.OpGetConnection, 42*time.Second)}},
+			want: want{calls: []string{"get " + connA}, requeue: [2]time.Duration{42 * time.Second, 42 * time.Second}, events: []string{"RateLimited"},
+				conditions: []string{"Ready=True/Linked", "Reconciling=False/Linked", "Stalled=False/Linked", "Synced=False/RateLimited"}}},
+		{name: "desired Unlinked unlinks a Linked connection",
+			obj: object("unlink", managing(connA, "Linked"), func(o *codatv1.CodatConnection) {
+				o.Spec.State, o.Generation = codatv1.StateUnlinked, 2
+			}), codat: newFakeCodat(linked),
+			want: want{calls: []string{"get " + connA, "unlink " + connA}, requeue: settled, events: []string{"Unlinked"},
+				conditions: []string{"Ready=True/Unlinked", "Reconciling=False/Unlinked", "Stalled=False/Unlinked", "Synced=True/Synced"}}},
+		{name: "a failed unlink is work in progress",
+			obj: object("unlink-fails", managing(connA, "Linked"), func(o *codatv1.CodatConnection) {
+				o.Spec.State, o.Generation = codatv1.StateUnlinked, 2
+			}), codat: newFakeCodat(linked),
+			fail: map[string][]error{codatapi.OpUnlinkConnection: {httpErr(codatapi.OpUnlinkConnection, 500)}},
+			want: want{calls: []string{"get " + connA, "unlink " + connA}, requeue: backoff, events: []string{"CodatUnavailable"},
+				conditions: []string{"Ready=False/CodatUnavailable", "Reconciling=True/CodatUnavailable", "Stalled=False/CodatUnavailable", "Synced=False/CodatUnavailable"}}},
+		{name: "a connection deleted outside is created anew",
+			obj: object("vanished", managing(connA, "Linked")), codat: newFakeCodat(),
+			want: want{calls: []string{"get " + connA, "create gbol"}, requeue: [2]time.Duration{time.Minute, 66 * time.Second},
+				events:     []string{"RemoteDeleted", "Created"},
+				conditions: []string{"Ready=False/AwaitingAuthorization", "Reconciling=False/AwaitingAuthorization", "Stalled=False/AwaitingAuthorization", "Synced=True/Synced"}}},
+		{name: "an adopted connection deleted outside is not replaced",
+			obj:   object("adopted-gone", managing(connA, "Linked"), func(o *codatv1.CodatConnection) { o.Spec.ConnectionID = connA }),
+			codat: newFakeCodat(),
+			want: want{calls: []string{"get " + connA}, events: []string{"ConnectionNotFound"},
+				conditions: []string{"Ready=False/ConnectionNotFound", "Reconciling=False/ConnectionNotFound", "Stalled=True/ConnectionNotFound", "Synced=False/ConnectionNotFound"}}},
+		{name: "a connection of another platform is never managed",
+			obj:   object("mismatch", func(o *codatv1.CodatConnection) { o.Spec.ConnectionID = connA }),
+			codat: newFakeCodat(conn(connA, "qhyg", codatapi.StatusLinked, testNow)),
+			want: want{calls: []string{"get " + connA}, events: []string{"PlatformMismatch"},
+				conditions: []string{"Ready=False/PlatformMismatch", "Reconciling=False/PlatformMismatch", "Stalled=True/PlatformMismatch", "Synced=False/PlatformMismatch"}}},
+		{name: "spec.connectionId naming another connection stalls",
+			obj:   object("switch", managing(connA, "Linked"), func(o *codatv1.CodatConnection) { o.Spec.ConnectionID = connB }),
+			codat: newFakeCodat(linked),
+			want: want{events: []string{"ConnectionIDConflict"},
+				conditions: []string{"Ready=False/ConnectionIDConflict", "Reconciling=False/ConnectionIDConflict", "Stalled=True/ConnectionIDConflict", "Synced=False/ConnectionIDConflict"}}},
+		{name: "a changed authorization Secret is sent once",
+			obj: object("authorize", managing(connA, "Deauthorized"), func(o *codatv1.CodatConnection) {
+				o.Spec.Authorization = &codatv1.AuthorizationSource{SecretRef: codatv1.LocalSecretReference{Name: "tokens"}}
+			}), codat: newFakeCodat(conn(connA, "gbol", codatapi.StatusDeauthorized, testNow)),
+			want: want{calls: []string{"get " + connA, "authorize " + connA + " 2 keys"}, requeue: settled, events: []string{"AuthorizationUpdated"},
+				conditions: []string{"Ready=True/Linked", "Reconciling=False/Linked", "Stalled=False/Linked", "Synced=True/Synced"}}},
+		{name: "paused: no call, nothing claimed",
+			obj: object("paused", func(o *codatv1.CodatConnection) {
+				o.Annotations = map[string]string{codatv1.AnnotationPaused: "true"}
+			}), codat: newFakeCodat(),
+			want: want{conditions: []string{"Ready=Unknown/Paused", "Reconciling=False/Paused", "Stalled=False/Paused", "Synced=False/Paused"}}},
+		{name: "an unchanged stall that Codat caused is not sent again",
+			obj: object("unchanged", stalledBy402), codat: newFakeCodat(),
+			want: want{conditions: []string{"Ready=False/AccountLimit", "Reconciling=False/AccountLimit", "Stalled=True/AccountLimit", "Synced=False/AccountLimit"}}},
+		{name: "a cancelled call (the manager stopping) ends the pass quietly",
+			obj: object("cancelled"), codat: newFakeCodat(),
+			fail: map[string][]error{codatapi.OpCreateConnection: {&codatclient.Error{Operation: codatapi.OpCreateConnection, Kind: codatclient.KindCanceled, Err: context.Canceled}}},
+			want: want{calls: []string{"create gbol"}, requeue: backoff}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := []client.Object{tc.obj, &corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "tokens"},
+				Data:       map[string][]byte{"accessToken": []byte("tok"), "businessId": []byte("b")},
+			}}
+			for op, errs := range tc.fail {
+				tc.codat.fail[op] = errs
+			}
+			w := newWorld(t, tc.codat, objs...)
+			if tc.obj.Status.StalledInputs == "stall-digest" {
+				// The digest of the stall's inputs as the reconciler computes it.
+				obj := tc.obj.DeepCopy()
+				_ = w.k8s.Get(context.Background(), client.ObjectKeyFromObject(obj), obj)
+				obj.Status.StalledInputs = w.r.stalledInputs(context.Background(), obj, testKey)
+				if err := w.k8s.Status().Update(context.Background(), obj); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, obj := w.reconcile(tc.obj.Name)
+			if diff := cmp.Diff(tc.want.calls, w.codat.calls); diff != "" {
+				t.Errorf("Codat calls (-want +got):\n%s", diff)
+			}
+			if got := res.RequeueAfter; got < tc.want.requeue[0] || got > tc.want.requeue[1] {
+				t.Errorf("requeue after %s, want %s..%s", got, tc.want.requeue[0], tc.want.requeue[1])
+			}
+			if diff := cmp.Diff(tc.want.events, w.eventReasons()); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+			if tc.want.gone != (obj == nil) {
+				t.Fatalf("object gone = %v, want %v", obj == nil, tc.want.gone)
+			}
+			if obj != nil && tc.want.conditions != nil {
+				if diff := cmp.Diff(tc.want.conditions, conditionsOf(obj)); diff != "" {
+					t.Errorf("conditions (-want +got):\n%s", diff)
+				}
+			}
+		})
+	}
+}
+
+func readyTrue(o *codatv1.CodatConnection) {
+	o.Status.Conditions = []metav1.Condition{{Type: codatv1.ConditionReady, Status: metav1.ConditionTrue, Reason: codatv1.ReasonLinked,
+		Message: "Codat reports the connection Linked", ObservedGeneration: o.Generation, LastTransitionTime: metav1.NewTime(testNow.Add(-time.Hour))}}
+}
+
+func stalledBy402(o *codatv1.CodatConnection) {
+	o.Finalizers = []string{codatv1.Finalizer}
+	o.Annotations = map[string]string{codatv1.AnnotationCreatePending: testNow.Format(time.RFC3339Nano)}
+	o.Status.ObservedGeneration = o.Generation
+	o.Status.StalledInputs = "stall-digest"
+	msg := "Codat refused to create the connection: the account reached a limit of its plan (HTTP 402). Raise the limit in Codat, then set the annotation codat.io/reconcile-requested-at to any new value to retry"
+	for _, c := range []metav1.Condition{
+		{Type: codatv1.ConditionReady, Status: metav1.ConditionFalse, Reason: codatv1.ReasonAccountLimit, Message: msg},
+		{Type: codatv1.ConditionReconciling, Status: metav1.ConditionFalse, Reason: codatv1.ReasonAccountLimit},
+		{Type: codatv1.ConditionStalled, Status: metav1.ConditionTrue, Reason: codatv1.ReasonAccountLimit, Message: msg},
+		{Type: codatv1.ConditionSynced, Status: metav1.ConditionFalse, Reason: codatv1.ReasonAccountLimit, Message: msg},
+	} {
+		c.ObservedGeneration = o.Generation
+		meta.SetStatusCondition(&o.Status.Conditions, c)
+	}
+}
+
+// Every failure class of a Codat call ends in the reason docs/conditions.md gives it.
+func TestStatusCodesToReasons(t *testing.T) {
+	cases := []struct {
+		err     error
+		op      string
+		reason  string
+		stalled bool
+	}{
+		{httpErr(codatapi.OpCreateConnection, 400), codatapi.OpCreateConnection, codatv1.ReasonCodatRejected, true},
+		{httpErr(codatapi.OpCreateConnection, 401), codatapi.OpCreateConnection, codatv1.ReasonCredentialsRejected, true},
+		{httpErr(codatapi.OpCreateConnection, 402), codatapi.OpCreateConnection, codatv1.ReasonAccountLimit, true},
+		{httpErr(codatapi.OpCreateConnection, 403), codatapi.OpCreateConnection, codatv1.ReasonCredentialsRejected, true},
+		{httpErr(codatapi.OpCreateConnection, 404), codatapi.OpCreateConnection, codatv1.ReasonCompanyNotFound, true},
+		{httpErr(codatapi.OpListConnections, 404), codatapi.OpListConnections, codatv1.ReasonCompanyNotFound, true},
+		{httpErr(codatapi.OpUnlinkConnection, 404), codatapi.OpUnlinkConnection, codatv1.ReasonProgressing, false},
+		{httpErr(codatapi.OpCreateConnection, 405), codatapi.OpCreateConnection, codatv1.ReasonCodatRejected, true},
+		{httpErr(codatapi.OpCreateConnection, 408), codatapi.OpCreateConnection, codatv1.ReasonCodatUnavailable, false},
+		{httpErr(codatapi.OpCreateConnection, 409), codatapi.OpCreateConnection, codatv1.ReasonCodatRejected, true},
+		{httpErr(codatapi.OpCreateConnection, 422), codatapi.OpCreateConnection, codatv1.ReasonCodatRejected, true},
+		{httpErr(codatapi.OpCreateConnection, 429), codatapi.OpCreateConnection, codatv1.ReasonRateLimited, false},
+		{httpErr(codatapi.OpCreateConnection, 451), codatapi.OpCreateConnection, codatv1.ReasonCodatRejected, true},
+		{httpErr(codatapi.OpCreateConnection, 500), codatapi.OpCreateConnection, codatv1.ReasonCodatUnavailable, false},
+		{httpErr(codatapi.OpCreateConnection, 501), codatapi.OpCreateConnection, codatv1.ReasonCodatRejected, true},
+		{httpErr(codatapi.OpCreateConnection, 502), codatapi.OpCreateConnection, codatv1.ReasonCodatUnavailable, false},
+		{httpErr(codatapi.OpCreateConnection, 503), codatapi.OpCreateConnection, codatv1.ReasonCodatUnavailable, false},
+		{httpErr(codatapi.OpCreateConnection, 504), codatapi.OpCreateConnection, codatv1.ReasonCodatUnavailable, false},
+		{httpErr(codatapi.OpCreateConnection, 302), codatapi.OpCreateConnection, codatv1.ReasonCodatRejected, true},
+		{kindErr(codatapi.OpCreateConnection, codatclient.KindBadResponse), codatapi.OpCreateConnection, codatv1.ReasonCodatUnavailable, false},
+		{kindErr(codatapi.OpGetConnection, codatclient.KindTimeout), codatapi.OpGetConnection, codatv1.ReasonCodatUnavailable, false},
+		{kindErr(codatapi.OpGetConnection, codatclient.KindTLS), codatapi.OpGetConnection, codatv1.ReasonCodatUnavailable, false},
+		{kindErr(codatapi.OpGetConnection, codatclient.KindNetwork), codatapi.OpGetConnection, codatv1.ReasonCodatUnavailable, false},
+		{kindErr(codatapi.OpGetConnection, codatclient.KindInvalidAPIKey), codatapi.OpGetConnection, codatv1.ReasonCredentialsInvalid, true},
+		{kindErr(codatapi.OpUpdateConnectionAuthorization, codatclient.KindInvalidRequest), codatapi.OpUpdateConnectionAuthorization, codatv1.ReasonCodatRejected, true},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("%s %v", tc.op, tc.err), func(t *testing.T) {
+			err := codatFailure(tc.op, tc.err, true, testCompany, "the test's key")
+			var s *stallError
+			var r *retryError
+			switch {
+			case errors.As(err, &s):
+				if !tc.stalled || s.reason != tc.reason || !s.fromCodat {
+					t.Fatalf("stall %s (fromCodat %v), want reason %s stalled %v", s.reason, s.fromCodat, tc.reason, tc.stalled)
+				}
+			case errors.As(err, &r):
+				if tc.stalled || r.reason != tc.reason {
+					t.Fatalf("retry %s, want reason %s stalled %v", r.reason, tc.reason, tc.stalled)
+				}
+			default:
+				t.Fatalf("%v is neither a stall nor a retry", err)
+			}
+			if strings.Contains(err.Error(), testKey) {
+				t.Fatalf("the message holds the key: %v", err)
+			}
+		})
+	}
+	if !errors.Is(codatFailure(codatapi.OpGetConnection, &codatclient.Error{Kind: codatclient.KindCanceled}, true, testCompany, ""), errRaced) {
+		t.Error("a cancelled call is not a quiet end of the pass")
+	}
+}
+
+// The recovery of an interrupted create picks only what that create can have made.
+func TestRecoveryCandidates(t *testing.T) {
+	marker := testNow.Add(-10 * time.Minute)
+	owned := object("owner", managing(connB, "Linked"))
+	cases := []struct {
+		name  string
+		conns []codatclient.Connection
+		want  []string
+	}{
+		{"nothing in Codat: create", nil, []string{"list", "create gbol"}},
+		{"one made after the marker: take it", []codatclient.Connection{conn(connA, "gbol", "PendingAuth", marker.Add(time.Second))},
+			[]string{"list"}},
+		{"within the clock skew before the marker: take it", []codatclient.Connection{conn(connA, "gbol", "PendingAuth", marker.Add(-time.Minute))},
+			[]string{"list"}},
+		{"older than the marker and the skew: create", []codatclient.Connection{conn(connA, "gbol", "Linked", marker.Add(-time.Hour))},
+			[]string{"list", "create gbol"}},
+		{"another platform: create", []codatclient.Connection{conn(connA, "qhyg", "PendingAuth", marker.Add(time.Second))},
+			[]string{"list", "create gbol"}},
+		{"owned by another object: create", []codatclient.Connection{conn(connB, "gbol", "PendingAuth", marker.Add(time.Second))},
+			[]string{"list", "create gbol"}},
+		{"two candidates: stall", []codatclient.Connection{
+			conn(connA, "gbol", "PendingAuth", marker.Add(time.Second)), conn("9d8c7b6a-5f4e-4d3c-2b1a-0f9e8d7c6b5a", "gbol", "PendingAuth", marker.Add(2*time.Second))},
+			[]string{"list"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, newFakeCodat(tc.conns...), object("recovering", pendingSince(marker)), owned)
+			_, obj := w.reconcile("recovering")
+			if diff := cmp.Diff(tc.want, w.codat.calls); diff != "" {
+				t.Errorf("Codat calls (-want +got):\n%s", diff)
+			}
+			if strings.HasPrefix(tc.name, "two") {
+				if c := meta.FindStatusCondition(obj.Status.Conditions, codatv1.ConditionStalled); c == nil || c.Reason != codatv1.ReasonAmbiguousCreate ||
+					!strings.Contains(c.Message, connA) {
+					t.Fatalf("two candidates: %+v", obj.Status.Conditions)
+				}
+			} else if obj.Status.ConnectionID == "" || obj.Status.ConnectionID == connB {
+				t.Fatalf("recovered connection %q", obj.Status.ConnectionID)
+			}
+		})
+	}
+}
+
+// Each deletion policy makes exactly its Codat calls, and only Orphan lets go without credentials.
+func TestDeletionPolicies(t *testing.T) {
+	deleting := func(policy codatv1.DeletionPolicy, status string) func(*codatv1.CodatConnection) {
+		return func(o *codatv1.CodatConnection) {
+			managing(connA, status)(o)
+			o.Spec.DeletionPolicy = policy
+			o.DeletionTimestamp = &metav1.Time{Time: testNow}
+		}
+	}
+	cases := []struct {
+		name       string
+		obj        *codatv1.CodatConnection
+		codat      *fakeCodat
+		fail       map[string][]error
+		noDefault  bool
+		wantCalls  []string
+		wantGone   bool
+		wantReason string
+	}{
+		{name: "Delete deletes", obj: object("d", deleting(codatv1.DeletionPolicyDelete, "Linked")),
+			codat: newFakeCodat(conn(connA, "gbol", "Linked", testNow)), wantCalls: []string{"delete " + connA}, wantGone: true},
+		{name: "Delete of a connection already gone", obj: object("d404", deleting(codatv1.DeletionPolicyDelete, "Linked")),
+			codat: newFakeCodat(), wantCalls: []string{"delete " + connA}, wantGone: true},
+		{name: "Unlink unlinks a Linked connection", obj: object("u", deleting(codatv1.DeletionPolicyUnlink, "Linked")),
+			codat: newFakeCodat(conn(connA, "gbol", "Linked", testNow)), wantCalls: []string{"get " + connA, "unlink " + connA}, wantGone: true},
+		{name: "Unlink leaves a PendingAuth connection", obj: object("u2", deleting(codatv1.DeletionPolicyUnlink, "PendingAuth")),
+			codat: newFakeCodat(conn(connA, "gbol", "PendingAuth", testNow)), wantCalls: []string{"get " + connA}, wantGone: true},
+		{name: "Orphan makes no call", obj: object("o", deleting(codatv1.DeletionPolicyOrphan, "Linked")),
+			codat: newFakeCodat(conn(connA, "gbol", "Linked", testNow)), wantGone: true},
+		{name: "Orphan needs no credentials", obj: object("o2", deleting(codatv1.DeletionPolicyOrphan, "Linked")), noDefault: true,
+			codat: newFakeCodat(), wantGone: true},
+		{name: "Delete without credentials is blocked", obj: object("blocked", deleting(codatv1.DeletionPolicyDelete, "Linked")), noDefault: true,
+			codat: newFakeCodat(), wantReason: codatv1.ReasonDeletionBlocked},
+		{name: "Delete that Codat refuses is blocked", obj: object("refused", deleting(codatv1.DeletionPolicyDelete, "Linked")),
+			codat: newFakeCodat(conn(connA, "gbol", "Linked", testNow)), fail: map[string][]error{codatapi.OpDeleteConnection: {httpErr(codatapi.OpDeleteConnection, 403)}},
+			wantCalls: []string{"delete " + connA}, wantReason: codatv1.ReasonDeletionBlocked},
+		{name: "Delete that fails for a moment is retried", obj: object("retried", deleting(codatv1.DeletionPolicyDelete, "Linked")),
+			codat: newFakeCodat(conn(connA, "gbol", "Linked", testNow)), fail: map[string][]error{codatapi.OpDeleteConnection: {httpErr(codatapi.OpDeleteConnection, 503)}},
+			wantCalls: []string{"delete " + connA}, wantReason: codatv1.ReasonCodatUnavailable},
+		{name: "an interrupted create is found and deleted", obj: object("interrupted", pendingSince(testNow.Add(-time.Minute)), func(o *codatv1.CodatConnection) {
+			o.DeletionTimestamp = &metav1.Time{Time: testNow}
+		}), codat: newFakeCodat(conn(connA, "gbol", "PendingAuth", testNow)), wantCalls: []string{"list", "delete " + connA}, wantGone: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for op, errs := range tc.fail {
+				tc.codat.fail[op] = errs
+			}
+			w := newWorld(t, tc.codat, tc.obj)
+			if tc.noDefault {
+				w.r.Credentials = DefaultCredentials{}
+			}
+			res, obj := w.reconcile(tc.obj.Name)
+			if diff := cmp.Diff(tc.wantCalls, w.codat.calls); diff != "" {
+				t.Errorf("Codat calls (-want +got):\n%s", diff)
+			}
+			if tc.wantGone != (obj == nil) {
+				t.Fatalf("gone = %v, want %v", obj == nil, tc.wantGone)
+			}
+			if tc.wantGone {
+				if res.RequeueAfter != 0 {
+					t.Errorf("requeue after %s for a released object", res.RequeueAfter)
+				}
+				return
+			}
+			stalled := meta.FindStatusCondition(obj.Status.Conditions, codatv1.ConditionStalled)
+			reconciling := meta.FindStatusCondition(obj.Status.Conditions, codatv1.ConditionReconciling)
+			switch {
+			case stalled != nil && stalled.Status == metav1.ConditionTrue:
+				if stalled.Reason != tc.wantReason || !strings.Contains(stalled.Message, "deletionPolicy: Orphan") {
+					t.Fatalf("stalled %s: %s", stalled.Reason, stalled.Message)
+				}
+			case reconciling != nil && reconciling.Status == metav1.ConditionTrue:
+				if reconciling.Reason != tc.wantReason {
+					t.Fatalf("reconciling %s, want %s", reconciling.Reason, tc.wantReason)
+				}
+			default:
+				t.Fatalf("neither stalled nor retrying: %+v", obj.Status.Conditions)
+			}
+		})
+	}
+}
+
+// Waiting for the business polls sooner at first and less often the longer it waits.
+func TestRequeueIntervals(t *testing.T) {
+	r := &Reconciler{Intervals: DefaultIntervals, Now: func() time.Time { return testNow }}
+	waitingSince := func(d time.Duration) *codatv1.CodatConnection {
+		return &codatv1.CodatConnection{Status: codatv1.CodatConnectionStatus{Conditions: []metav1.Condition{{
+			Type: codatv1.ConditionReady, Status: metav1.ConditionFalse, LastTransitionTime: metav1.NewTime(testNow.Add(-d)),
+		}}}}
+	}
+	for _, tc := range []struct {
+		waited   time.Duration
+		min, max time.Duration
+	}{
+		{0, time.Minute, 66 * time.Second},
+		{10 * time.Minute, 5 * time.Minute, 330 * time.Second},
+		{24 * time.Hour, 10 * time.Minute, 11 * time.Minute},
+	} {
+		got := r.pollInterval(waitingSince(tc.waited), waiting(codatv1.ReasonAwaitingAuthorization, ""))
+		if got < tc.min || got > tc.max {
+			t.Errorf("after waiting %s: poll in %s, want between %s and %s", tc.waited, got, tc.min, tc.max)
+		}
+	}
+	if got := r.pollInterval(waitingSince(0), ready(codatv1.ReasonLinked, "")); got < 10*time.Minute || got > 11*time.Minute {
+		t.Errorf("settled: poll in %s, want the poll interval plus jitter", got)
+	}
+}

@@ -1,0 +1,30 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+)
+
+// writeMetadata writes the object's metadata (finalizer, create-pending
+// marker) with optimistic concurrency. The API server answers with the stored
+// object, whose status the pass has not written yet, so the status in memory
+// is kept. A conflict means a newer version exists: the pass ends (errRaced).
+func (r *Reconciler) writeMetadata(ctx context.Context, obj *codatv1.CodatConnection) error {
+	status := obj.Status.DeepCopy()
+	err := r.Client.Update(ctx, obj)
+	obj.Status = *status
+	switch {
+	case err == nil:
+		return nil
+	case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
+		log.FromContext(ctx).V(1).Info("metadata write lost a race; retrying")
+		return errRaced
+	default:
+		return fmt.Errorf("writing the finalizer or annotations: %w", err)
+	}
+}

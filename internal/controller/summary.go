@@ -1,0 +1,226 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+)
+
+// result is what a pass that was not stopped by an error concluded.
+type result struct {
+	// ready is how Codat's connection compares with the desired state.
+	ready readiness
+	// released: the finalizer is gone, there is no status left to write.
+	released bool
+	// paused by the annotation (its value when it is not a boolean).
+	paused      bool
+	pausedValue string
+}
+
+// summarize is the one place where a pass's conclusion becomes what users
+// see: the conditions, a Warning event per new failure reason, the status
+// write (only when something changed) and when to look again.
+func (r *Reconciler) summarize(ctx context.Context, obj *codatv1.CodatConnection, before *codatv1.CodatConnectionStatus, res result, err error) (reconcile.Result, error) {
+	name := nameOf(obj)
+	var stalled *stallError
+	var retrying *retryError
+	switch {
+	case errors.Is(err, errRaced):
+		return reconcile.Result{RequeueAfter: r.Intervals.BackoffBase}, nil
+	case res.released && err == nil:
+		r.forget(name)
+		return reconcile.Result{}, nil
+	case errors.As(err, &stalled), errors.As(err, &retrying), err == nil:
+	default:
+		// The API server failed us (a Secret or metadata write): retried like
+		// a transient failure, and logged.
+		log.FromContext(ctx).Error(err, "reconcile failed")
+		retrying = &retryError{reason: codatv1.ReasonProgressing, message: "The operator could not read or write Kubernetes objects; retrying", working: !settled(obj)}
+	}
+
+	previous := failureReason(obj)
+	switch {
+	case res.paused:
+		setPausedConditions(obj, res.pausedValue)
+	case stalled != nil:
+		setConditions(obj, metav1.ConditionFalse, stalled.reason, stalled.message, conditionStates{stalled: true})
+		obj.Status.StalledInputs = ""
+		if stalled.fromCodat {
+			obj.Status.StalledInputs = stalled.inputs
+		}
+	case retrying != nil:
+		keepReady(obj, retrying.reason, retrying.message)
+		setConditions(obj, "", retrying.reason, retrying.message, conditionStates{reconciling: retrying.working})
+	default:
+		setConditions(obj, res.ready.status, res.ready.reason, res.ready.message, conditionStates{synced: true})
+		obj.Status.StalledInputs = ""
+	}
+	if !res.paused {
+		obj.Status.ObservedGeneration = obj.Generation
+	}
+	if failure := failureReason(obj); failure != "" && failure != previous {
+		r.event(ctx, obj, eventWarning, failure, "%s", failureMessage(obj))
+	}
+
+	if !equality.Semantic.DeepEqual(before, &obj.Status) {
+		if err := r.Client.Status().Update(ctx, obj); err != nil {
+			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+				log.FromContext(ctx).V(1).Info("status write lost a race; retrying")
+				return reconcile.Result{RequeueAfter: r.Intervals.BackoffBase}, nil
+			}
+			return reconcile.Result{}, fmt.Errorf("writing status of %s: %w", name, err)
+		}
+	}
+
+	switch {
+	case retrying != nil && retrying.after > 0:
+		return reconcile.Result{RequeueAfter: retrying.after}, nil
+	case retrying != nil:
+		return reconcile.Result{RequeueAfter: r.backoff.When(name)}, nil
+	case stalled != nil, res.paused:
+		r.backoff.Forget(name)
+		return reconcile.Result{}, nil
+	default:
+		r.backoff.Forget(name)
+		return reconcile.Result{RequeueAfter: r.pollInterval(obj, res.ready)}, nil
+	}
+}
+
+// conditionStates are the kstatus conditions besides Ready.
+type conditionStates struct {
+	reconciling, stalled, synced bool
+}
+
+// setConditions writes Ready (unless readyStatus is empty: keep it), and
+// Reconciling, Stalled and Synced. meta.SetStatusCondition keeps
+// lastTransitionTime unless the status flips, so an unchanged conclusion
+// leaves the status byte for byte equal and nothing is written.
+func setConditions(obj *codatv1.CodatConnection, readyStatus metav1.ConditionStatus, reason, message string, s conditionStates) {
+	gen := obj.Generation
+	conds := &obj.Status.Conditions
+	set := func(t string, on bool, reason, message string) {
+		status := metav1.ConditionFalse
+		if on {
+			status = metav1.ConditionTrue
+		} else {
+			message = ""
+		}
+		meta.SetStatusCondition(conds, metav1.Condition{Type: t, Status: status, Reason: reason, Message: message, ObservedGeneration: gen})
+	}
+	if readyStatus != "" {
+		meta.SetStatusCondition(conds, metav1.Condition{
+			Type: codatv1.ConditionReady, Status: readyStatus, Reason: reason, Message: message, ObservedGeneration: gen})
+	}
+	// A condition that is False says why with Ready's reason, so that
+	// `kubectl describe` reads one story.
+	readyReason := meta.FindStatusCondition(*conds, codatv1.ConditionReady).Reason
+	pick := func(on bool) string {
+		if on {
+			return reason
+		}
+		return readyReason
+	}
+	set(codatv1.ConditionReconciling, s.reconciling, pick(s.reconciling), message)
+	set(codatv1.ConditionStalled, s.stalled, pick(s.stalled), message)
+	if s.synced {
+		meta.SetStatusCondition(conds, metav1.Condition{Type: codatv1.ConditionSynced, Status: metav1.ConditionTrue,
+			Reason: codatv1.ReasonSynced, Message: "The operator's last requests to Codat succeeded", ObservedGeneration: gen})
+	} else {
+		meta.SetStatusCondition(conds, metav1.Condition{Type: codatv1.ConditionSynced, Status: metav1.ConditionFalse,
+			Reason: reason, Message: message, ObservedGeneration: gen})
+	}
+}
+
+// keepReady leaves Ready as it is during a transient failure (one failed
+// request says nothing new about the connection, and Ready flapping would
+// page people); an object that has no Ready yet gets Ready=False.
+func keepReady(obj *codatv1.CodatConnection, reason, message string) {
+	if meta.FindStatusCondition(obj.Status.Conditions, codatv1.ConditionReady) == nil {
+		meta.SetStatusCondition(&obj.Status.Conditions, metav1.Condition{Type: codatv1.ConditionReady,
+			Status: metav1.ConditionFalse, Reason: reason, Message: message, ObservedGeneration: obj.Generation})
+	}
+}
+
+// setPausedConditions shows the pause without pretending anything was done:
+// Ready keeps its status with the reason Paused (the REASON column), the
+// conditions keep the generation that was last realized, and
+// status.observedGeneration does not advance, so a spec change made while
+// paused does not look applied.
+func setPausedConditions(obj *codatv1.CodatConnection, badValue string) {
+	gen := obj.Status.ObservedGeneration
+	message := "Reconciliation is paused by the " + codatv1.AnnotationPaused + " annotation; no Codat calls are made until it is removed"
+	if badValue != "" {
+		message += fmt.Sprintf(" (its value %s is not true or false: any value but false pauses)", strconv.Quote(truncate(badValue, 63)))
+	}
+	conds := &obj.Status.Conditions
+	status := metav1.ConditionUnknown
+	if c := meta.FindStatusCondition(*conds, codatv1.ConditionReady); c != nil {
+		status = c.Status
+	}
+	for _, c := range []metav1.Condition{
+		{Type: codatv1.ConditionReady, Status: status, Reason: codatv1.ReasonPaused, Message: message},
+		{Type: codatv1.ConditionReconciling, Status: metav1.ConditionFalse, Reason: codatv1.ReasonPaused},
+		{Type: codatv1.ConditionSynced, Status: metav1.ConditionFalse, Reason: codatv1.ReasonPaused, Message: message},
+	} {
+		c.ObservedGeneration = gen
+		meta.SetStatusCondition(conds, c)
+	}
+	if meta.FindStatusCondition(*conds, codatv1.ConditionStalled) == nil {
+		meta.SetStatusCondition(conds, metav1.Condition{Type: codatv1.ConditionStalled, Status: metav1.ConditionFalse,
+			Reason: codatv1.ReasonPaused, ObservedGeneration: gen})
+	}
+}
+
+// failureReason is the reason of the failure the object shows, if any: a
+// Warning event is recorded only when it changes, never per retry.
+func failureReason(obj *codatv1.CodatConnection) string {
+	if c := failureCondition(obj); c != nil {
+		return c.Reason
+	}
+	return ""
+}
+
+func failureMessage(obj *codatv1.CodatConnection) string {
+	if c := failureCondition(obj); c != nil {
+		return c.Message
+	}
+	return ""
+}
+
+func failureCondition(obj *codatv1.CodatConnection) *metav1.Condition {
+	conds := obj.Status.Conditions
+	for _, t := range []string{codatv1.ConditionStalled, codatv1.ConditionReconciling} {
+		if c := meta.FindStatusCondition(conds, t); c != nil && c.Status == metav1.ConditionTrue {
+			return c
+		}
+	}
+	if c := meta.FindStatusCondition(conds, codatv1.ConditionSynced); c != nil && c.Status == metav1.ConditionFalse && c.Reason != codatv1.ReasonPaused {
+		return c
+	}
+	return nil
+}
+
+// settled says the object's current generation is realized: it has its
+// connection, its generation was seen, and no work is left over from an
+// earlier pass. A failed routine look at a settled object is not work.
+func settled(obj *codatv1.CodatConnection) bool {
+	return obj.Status.ConnectionID != "" && obj.Status.ObservedGeneration == obj.Generation &&
+		!meta.IsStatusConditionTrue(obj.Status.Conditions, codatv1.ConditionReconciling)
+}
+
+func truncate(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "..."
+	}
+	return s
+}
