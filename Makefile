@@ -52,7 +52,7 @@ generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods of the API types, t
 
 .PHONY: api-docs
 api-docs: $(CRD_REF_DOCS) ## Generate the API reference, docs/api.md, from the Go types and their markers.
-	$(CRD_REF_DOCS) --log-level=WARN --source-path=./api --config=hack/api-docs/config.yaml --renderer=markdown --output-path=docs/api.md
+	$(CRD_REF_DOCS) --log-level=WARN --source-path=./api --config=hack/api-docs/config.yaml --renderer=markdown --templates-dir=hack/api-docs/templates --output-path=docs/api.md
 
 .PHONY: fmt
 fmt: ## Run gofmt on the code.

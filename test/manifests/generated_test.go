@@ -39,8 +39,9 @@ func TestGeneratedFilesAreCurrent(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(work, "docs"), 0o750); err != nil {
 		t.Fatal(err)
 	}
-	run(pinnedTool(t, "crd-ref-docs"), "--log-level=WARN", "--source-path=./api",
-		"--config="+filepath.Join(root, "hack", "api-docs", "config.yaml"), "--renderer=markdown", "--output-path=docs/api.md")
+	apiDocs := filepath.Join(root, "hack", "api-docs")
+	run(pinnedTool(t, "crd-ref-docs"), "--log-level=WARN", "--source-path=./api", "--config="+filepath.Join(apiDocs, "config.yaml"),
+		"--renderer=markdown", "--templates-dir="+filepath.Join(apiDocs, "templates"), "--output-path=docs/api.md")
 
 	for _, f := range []string{
 		"config/crd/bases/codat.io_codatconnections.yaml",
