@@ -109,7 +109,7 @@ func TestUnusableAPIKeyStalls(t *testing.T) {
 	c.create("garbled-key", func(o *codatv1.CodatConnection) {
 		o.Spec.CredentialsRef = &codatv1.SecretKeyReference{Name: "codat"}
 	})
-	obj := c.waitCondition("garbled-key", codatv1.ConditionReady, metav1.ConditionFalse, codatv1.ReasonAwaitingAuthorization)
+	c.waitCondition("garbled-key", codatv1.ConditionReady, metav1.ConditionFalse, codatv1.ReasonAwaitingAuthorization)
 
 	for _, tc := range []struct{ value, wantText string }{
 		{"sk-first-half\nsk-second-half", "line break"},
@@ -117,7 +117,7 @@ func TestUnusableAPIKeyStalls(t *testing.T) {
 		{"Basic not-base64!", "not Base64"},
 	} {
 		c.setSecret("codat", map[string]string{"apiKey": tc.value})
-		obj = c.waitFor("garbled-key", "Stalled/CredentialsInvalid: "+tc.wantText, func(o *codatv1.CodatConnection) bool {
+		obj := c.waitFor("garbled-key", "Stalled/CredentialsInvalid: "+tc.wantText, func(o *codatv1.CodatConnection) bool {
 			s := condition(o, codatv1.ConditionStalled)
 			return s.Status == metav1.ConditionTrue && s.Reason == codatv1.ReasonCredentialsInvalid && strings.Contains(s.Message, tc.wantText)
 		})
@@ -126,7 +126,7 @@ func TestUnusableAPIKeyStalls(t *testing.T) {
 	calls := len(c.requests(""))
 	c.update("garbled-key", func(o *codatv1.CodatConnection) { o.Spec.DeletionPolicy = codatv1.DeletionPolicyDelete })
 	c.delete("garbled-key")
-	obj = c.waitCondition("garbled-key", codatv1.ConditionStalled, metav1.ConditionTrue, codatv1.ReasonDeletionBlocked)
+	obj := c.waitCondition("garbled-key", codatv1.ConditionStalled, metav1.ConditionTrue, codatv1.ReasonDeletionBlocked)
 	requireContains(t, condition(obj, codatv1.ConditionStalled).Message, "not Base64", "deletionPolicy: Orphan")
 	if n := len(c.requests("")) - calls; n != 0 {
 		t.Fatalf("%d Codat calls with a key that cannot be sent", n)
