@@ -145,7 +145,7 @@ func TestAuthorizationThatIsNotTextIsRefused(t *testing.T) {
 	c := newCase(t)
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: c.ns, Name: "tokens"},
-		Data:       map[string][]byte{"accessToken": []byte("tok-\xff\xfe-binary"), "businessId": []byte("b-1")},
+		Data:       map[string][]byte{"accessToken": []byte("tok-\xff\xfe-binary"), "businessId": []byte("biz-utf8-check-71")},
 	}
 	if err := k8s.Create(context.Background(), secret); err != nil {
 		t.Fatal(err)
@@ -159,10 +159,10 @@ func TestAuthorizationThatIsNotTextIsRefused(t *testing.T) {
 		t.Fatalf("%d authorization calls with a value that is not text", n)
 	}
 
-	c.setSecret("tokens", map[string]string{"accessToken": "tok-ünïcode-✓", "businessId": "b-1"})
+	c.setSecret("tokens", map[string]string{"accessToken": "tok-ünïcode-✓", "businessId": "biz-utf8-check-71"})
 	obj = c.waitCondition("binary", codatv1.ConditionReady, metav1.ConditionTrue, codatv1.ReasonLinked)
 	got, err := sim.Authorization(c.company, obj.Status.ConnectionID)
-	if err != nil || got["accessToken"] != "tok-ünïcode-✓" || got["businessId"] != "b-1" {
+	if err != nil || got["accessToken"] != "tok-ünïcode-✓" || got["businessId"] != "biz-utf8-check-71" {
 		t.Fatalf("Codat received %v (%v), want exactly the Secret's values", got, err)
 	}
 }
