@@ -11,7 +11,22 @@ GOARCH := $(shell go env GOARCH)
 ENVTEST_K8S_VERSION := $(shell awk '$$1=="k8s.io/kubernetes"{print substr($$2,2)}' hack/envtest/go.mod)
 ENVTEST_ASSETS := $(CURDIR)/bin/k8s/$(ENVTEST_K8S_VERSION)-$(GOOS)-$(GOARCH)
 
-CONTROLLER_GEN := go tool controller-gen
+# Tools. Each tool is a tiny Go module of its own, hack/tools/<tool>/go.mod, whose
+# `tool` directive pins the version; it keeps the tool's dependencies out of the
+# operator's go.mod. The pattern rule below builds bin/tools/<tool> from it once
+# and again only when that go.mod changes. To add a tool (the binary's name must
+# be the folder's name):
+#   mkdir hack/tools/foo && cd hack/tools/foo
+#   go mod init github.com/codat-operator/codat-operator/hack/tools/foo
+#   go get -tool example.com/foo/cmd/foo@vX.Y.Z && go mod tidy
+# then use $(TOOLS_BIN)/foo as a prerequisite and as the command.
+TOOLS_BIN := bin/tools
+CONTROLLER_GEN := $(TOOLS_BIN)/controller-gen
+GOLANGCI_LINT := $(TOOLS_BIN)/golangci-lint
+CRD_REF_DOCS := $(TOOLS_BIN)/crd-ref-docs
+# Every Go module of the repository: each must stay tidy.
+GO_MODULES := . hack/envtest $(wildcard hack/tools/*)
+
 # Test timeouts: the whole suite stays well under CI's budget.
 GO_TEST_FLAGS ?= -timeout 20m -count=1
 
@@ -27,12 +42,17 @@ help: ## Show the targets.
 ##@ Development
 
 .PHONY: manifests
-manifests: ## Generate the CRD and the RBAC role from the kubebuilder markers.
+manifests: $(CONTROLLER_GEN) ## Generate the CRD and the RBAC role from the kubebuilder markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
 
 .PHONY: generate
-generate: ## Generate the DeepCopy methods of the API types.
+generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods of the API types, then docs/api.md.
 	$(CONTROLLER_GEN) object paths="./api/..."
+	@$(MAKE) --no-print-directory api-docs
+
+.PHONY: api-docs
+api-docs: $(CRD_REF_DOCS) ## Generate the API reference, docs/api.md, from the Go types and their markers.
+	$(CRD_REF_DOCS) --log-level=WARN --source-path=./api --config=hack/api-docs/config.yaml --renderer=markdown --templates-dir=hack/api-docs/templates --output-path=docs/api.md
 
 .PHONY: fmt
 fmt: ## Run gofmt on the code.
@@ -41,6 +61,14 @@ fmt: ## Run gofmt on the code.
 .PHONY: vet
 vet: ## Run go vet.
 	go vet ./...
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## Run golangci-lint (.golangci.yml).
+	$(GOLANGCI_LINT) run
+
+.PHONY: tidy-check
+tidy-check: ## Fail when `go mod tidy` would change go.mod or go.sum of any module in the repository.
+	@for m in $(GO_MODULES); do go -C $$m mod tidy -diff || { echo "$$m: run \`go -C $$m mod tidy\` and commit the result"; exit 1; }; done
 
 .PHONY: envtest
 envtest: ## Build kube-apiserver and etcd for the tests into bin/ (once; a no-op when they exist).
@@ -54,7 +82,7 @@ test-unit: ## Run the fast tests (no API server, no binaries): reconciler decisi
 	go test -count=1 $(UNIT_PACKAGES)
 
 .PHONY: test
-test: envtest build ## Run every test: unit, API-server (envtest), simulator, e2e. What CI runs.
+test: tidy-check lint envtest build ## Run every test: unit, API-server (envtest), simulator, e2e. What CI runs.
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	go vet ./...
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test $(GO_TEST_FLAGS) ./...
@@ -107,3 +135,8 @@ deploy: manifests ## Deploy the operator to the cluster of the current kubeconfi
 .PHONY: undeploy
 undeploy: ## Remove the operator from the cluster.
 	kubectl delete --ignore-not-found -k config/default
+
+# bin/tools/<tool> from hack/tools/<tool>/go.mod: see TOOLS_BIN above.
+$(TOOLS_BIN)/%: hack/tools/%/go.mod
+	go -C hack/tools/$* build -o $(CURDIR)/$@ tool
+	@touch $@

@@ -1,10 +1,7 @@
 package v1alpha1_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,12 +10,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/rand"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
-	"github.com/codat-operator/codat-operator/internal/testenv"
 )
 
 const (
@@ -47,45 +41,6 @@ func connection(ns string, mutate func(*codatv1.CodatConnection)) *codatv1.Codat
 		mutate(c)
 	}
 	return c
-}
-
-func TestSamplesAreAccepted(t *testing.T) {
-	ns := newNamespace(t)
-	files, err := filepath.Glob(filepath.Join(testenv.ModuleRoot(), "config", "samples", "codat_*.yaml"))
-	if err != nil || len(files) < 5 {
-		t.Fatalf("want at least 5 samples, found %d (%v)", len(files), err)
-	}
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			raw, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
-			kinds := 0
-			for {
-				obj := &unstructured.Unstructured{}
-				if err := decoder.Decode(&obj.Object); errors.Is(err, io.EOF) {
-					break
-				} else if err != nil {
-					t.Fatalf("decoding: %v", err)
-				}
-				if len(obj.Object) == 0 {
-					continue
-				}
-				obj.SetNamespace(ns)
-				if err := k8s.Create(context.Background(), obj); err != nil {
-					t.Fatalf("creating %s %s: %v", obj.GetKind(), obj.GetName(), err)
-				}
-				if obj.GetKind() == "CodatConnection" {
-					kinds++
-				}
-			}
-			if kinds != 1 {
-				t.Fatalf("want one CodatConnection in the sample, found %d", kinds)
-			}
-		})
-	}
 }
 
 func TestDefaults(t *testing.T) {

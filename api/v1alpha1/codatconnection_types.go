@@ -278,7 +278,3 @@ type CodatConnectionList struct {
 	// items are the CodatConnections.
 	Items []CodatConnection `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&CodatConnection{}, &CodatConnectionList{})
-}

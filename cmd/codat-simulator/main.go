@@ -22,8 +22,8 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	err := run(ctx, os.Args[1:], os.Stderr, nil)
+	stop()
 	if errors.Is(err, flag.ErrHelp) {
 		return
 	}
@@ -123,7 +123,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	ln, err := net.Listen("tcp", cfg.listen)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.listen)
 	if err != nil {
 		return err
 	}

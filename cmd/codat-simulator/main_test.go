@@ -88,14 +88,14 @@ func TestServesLogsAndShutsDown(t *testing.T) {
 		t.Fatalf("run: %v", err)
 	}
 
-	req, _ := http.NewRequest("GET", "http://"+addr+"/companies/"+company+"/connections", nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/companies/"+company+"/connections", http.NoBody)
 	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("secret-key")))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_ = resp.Body.Close()
-	if resp.StatusCode != 200 {
+	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 

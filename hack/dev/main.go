@@ -74,7 +74,6 @@ func main() {
 	o.realURL = envOr("CODAT_BASE_URL", "https://api.codat.io")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	d := &dev{options: o}
 	err := d.run(ctx)
 	interrupted := ctx.Err() != nil
@@ -118,7 +117,7 @@ func (d *dev) run(ctx context.Context) error {
 		return errors.New("kubectl is not on PATH")
 	}
 	cleanStale(d.dir)
-	if err := os.MkdirAll(d.dir, 0o755); err != nil {
+	if err := os.MkdirAll(d.dir, 0o750); err != nil {
 		return err
 	}
 	d.record("dev", os.Getpid())
@@ -126,7 +125,7 @@ func (d *dev) run(ctx context.Context) error {
 	// What the samples need from the simulator: their companies, and the connections they adopt.
 	var companies, seeds []string
 	if d.realKey == "" {
-		if companies, seeds, err = sampleCompanies(d.samples); err != nil {
+		if companies, seeds, err = sampleCompanies(ctx, d.samples); err != nil {
 			return err
 		}
 	}
@@ -144,7 +143,7 @@ func (d *dev) run(ctx context.Context) error {
 	codatURL, apiKey := d.realURL, d.realKey
 	var receiver, signingSecret string
 	if d.realKey == "" {
-		addr := freeAddr(d.simListen)
+		addr := freeAddr(ctx, d.simListen)
 		codatURL, apiKey = "http://"+addr, simAPIKey
 		// The simulator sends Codat's signed webhooks to the operator's receiver, retrying quickly
 		// until the receiver listens.
@@ -328,7 +327,7 @@ func stopGroup(pid int, done <-chan struct{}, grace time.Duration) {
 // record appends "name pid" to <dir>/pids.
 func (d *dev) record(name string, pid int) {
 	d.pids = append(d.pids, name+" "+strconv.Itoa(pid))
-	_ = os.WriteFile(filepath.Join(d.dir, "pids"), []byte(strings.Join(d.pids, "\n")+"\n"), 0o644)
+	_ = os.WriteFile(filepath.Join(d.dir, "pids"), []byte(strings.Join(d.pids, "\n")+"\n"), 0o600)
 }
 
 func (d *dev) pidsNamed(name string) []int {
@@ -434,8 +433,8 @@ func childPids(names ...string) []int {
 
 // sampleCompanies reads the CodatConnections of the samples: the companies the simulator must
 // know, and "company:connection:platform:Linked" for each connection they adopt.
-func sampleCompanies(dir string) (companies, seeds []string, err error) {
-	out, err := exec.Command("kubectl", "kustomize", dir).Output()
+func sampleCompanies(ctx context.Context, dir string) (companies, seeds []string, err error) {
+	out, err := exec.CommandContext(ctx, "kubectl", "kustomize", dir).Output()
 	if err != nil {
 		return nil, nil, fmt.Errorf("kubectl kustomize %s: %w", dir, err)
 	}
@@ -562,10 +561,11 @@ func (d *dev) printNextSteps(kubeconfig, codatURL, receiver string) {
 
 // freeAddr is want if it can be listened on (with the port chosen when it is 0), else another
 // free loopback port.
-func freeAddr(want string) string {
-	ln, err := net.Listen("tcp", want)
+func freeAddr(ctx context.Context, want string) string {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", want)
 	if err != nil {
-		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		if ln, err = lc.Listen(ctx, "tcp", "127.0.0.1:0"); err != nil {
 			return want
 		}
 		logf("%s is taken; using %s", want, ln.Addr())
@@ -577,7 +577,11 @@ func freeAddr(want string) string {
 func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		resp, err := http.Get(url)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, http.NoBody)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

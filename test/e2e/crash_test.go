@@ -41,7 +41,7 @@ func crashTest(t *testing.T, ns, faults string) {
 			i, companies[i], []string{"gbol", "qhyg", "mqjo"}[i%3])
 	}
 	manifest := filepath.Join(t.TempDir(), "connections.yaml")
-	if err := os.WriteFile(manifest, []byte(yaml.String()), 0o644); err != nil {
+	if err := os.WriteFile(manifest, []byte(yaml.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	s := startSim(t, "--company", strings.Join(companies, ","))

@@ -90,7 +90,11 @@ func TestSamples(t *testing.T) {
 	if linkURL != acme[0].LinkURL {
 		t.Fatalf("status.linkUrl %q, the simulator's %q", linkURL, acme[0].LinkURL)
 	}
-	resp, err := http.Get(linkURL)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, linkURL, http.NoBody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package integration_test
 
 import (
 	"fmt"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -24,7 +25,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	c.waitCondition("throttled", codatv1.ConditionReady, metav1.ConditionFalse, codatv1.ReasonAwaitingAuthorization)
 
 	reqs := c.requests("")
-	if len(reqs) < 2 || reqs[0].StatusCode != 429 {
+	if len(reqs) < 2 || reqs[0].StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("want a 429 first, then more requests; got %+v", reqs)
 	}
 	if gap := reqs[1].Time.Sub(reqs[0].Time); gap < 2*time.Second {
@@ -60,7 +61,7 @@ func TestTransientErrorsConverge(t *testing.T) {
 			t.Errorf("company %s: %d creates, %d connections; want 1 and 1", c.company, c.creates(), len(c.connections()))
 		}
 		for _, r := range c.requests("") {
-			if r.StatusCode == 503 {
+			if r.StatusCode == http.StatusServiceUnavailable {
 				failed++
 			}
 		}

@@ -109,7 +109,7 @@ func TestUnusableAPIKeyStalls(t *testing.T) {
 	c.create("garbled-key", func(o *codatv1.CodatConnection) {
 		o.Spec.CredentialsRef = &codatv1.SecretKeyReference{Name: "codat"}
 	})
-	obj := c.waitCondition("garbled-key", codatv1.ConditionReady, metav1.ConditionFalse, codatv1.ReasonAwaitingAuthorization)
+	c.waitCondition("garbled-key", codatv1.ConditionReady, metav1.ConditionFalse, codatv1.ReasonAwaitingAuthorization)
 
 	for _, tc := range []struct{ value, wantText string }{
 		{"sk-first-half\nsk-second-half", "line break"},
@@ -117,7 +117,7 @@ func TestUnusableAPIKeyStalls(t *testing.T) {
 		{"Basic not-base64!", "not Base64"},
 	} {
 		c.setSecret("codat", map[string]string{"apiKey": tc.value})
-		obj = c.waitFor("garbled-key", "Stalled/CredentialsInvalid: "+tc.wantText, func(o *codatv1.CodatConnection) bool {
+		obj := c.waitFor("garbled-key", "Stalled/CredentialsInvalid: "+tc.wantText, func(o *codatv1.CodatConnection) bool {
 			s := condition(o, codatv1.ConditionStalled)
 			return s.Status == metav1.ConditionTrue && s.Reason == codatv1.ReasonCredentialsInvalid && strings.Contains(s.Message, tc.wantText)
 		})
@@ -126,7 +126,7 @@ func TestUnusableAPIKeyStalls(t *testing.T) {
 	calls := len(c.requests(""))
 	c.update("garbled-key", func(o *codatv1.CodatConnection) { o.Spec.DeletionPolicy = codatv1.DeletionPolicyDelete })
 	c.delete("garbled-key")
-	obj = c.waitCondition("garbled-key", codatv1.ConditionStalled, metav1.ConditionTrue, codatv1.ReasonDeletionBlocked)
+	obj := c.waitCondition("garbled-key", codatv1.ConditionStalled, metav1.ConditionTrue, codatv1.ReasonDeletionBlocked)
 	requireContains(t, condition(obj, codatv1.ConditionStalled).Message, "not Base64", "deletionPolicy: Orphan")
 	if n := len(c.requests("")) - calls; n != 0 {
 		t.Fatalf("%d Codat calls with a key that cannot be sent", n)
@@ -145,7 +145,7 @@ func TestAuthorizationThatIsNotTextIsRefused(t *testing.T) {
 	c := newCase(t)
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: c.ns, Name: "tokens"},
-		Data:       map[string][]byte{"accessToken": []byte("tok-\xff\xfe-binary"), "businessId": []byte("b-1")},
+		Data:       map[string][]byte{"accessToken": []byte("tok-\xff\xfe-binary"), "businessId": []byte("biz-utf8-check-71")},
 	}
 	if err := k8s.Create(context.Background(), secret); err != nil {
 		t.Fatal(err)
@@ -159,10 +159,10 @@ func TestAuthorizationThatIsNotTextIsRefused(t *testing.T) {
 		t.Fatalf("%d authorization calls with a value that is not text", n)
 	}
 
-	c.setSecret("tokens", map[string]string{"accessToken": "tok-ünïcode-✓", "businessId": "b-1"})
+	c.setSecret("tokens", map[string]string{"accessToken": "tok-ünïcode-✓", "businessId": "biz-utf8-check-71"})
 	obj = c.waitCondition("binary", codatv1.ConditionReady, metav1.ConditionTrue, codatv1.ReasonLinked)
 	got, err := sim.Authorization(c.company, obj.Status.ConnectionID)
-	if err != nil || got["accessToken"] != "tok-ünïcode-✓" || got["businessId"] != "b-1" {
+	if err != nil || got["accessToken"] != "tok-ünïcode-✓" || got["businessId"] != "biz-utf8-check-71" {
 		t.Fatalf("Codat received %v (%v), want exactly the Secret's values", got, err)
 	}
 }

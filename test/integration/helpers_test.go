@@ -3,6 +3,7 @@ package integration_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -53,7 +54,7 @@ func (c *tcase) key(name string) types.NamespacedName {
 }
 
 // create makes a CodatConnection for the case's company, Xero by default.
-func (c *tcase) create(name string, mutate func(*codatv1.CodatConnection)) *codatv1.CodatConnection {
+func (c *tcase) create(name string, mutate func(*codatv1.CodatConnection)) {
 	c.t.Helper()
 	obj := &codatv1.CodatConnection{
 		ObjectMeta: metav1.ObjectMeta{Namespace: c.ns, Name: name},
@@ -65,7 +66,6 @@ func (c *tcase) create(name string, mutate func(*codatv1.CodatConnection)) *coda
 	if err := k8s.Create(context.Background(), obj); err != nil {
 		c.t.Fatalf("creating %s: %v", name, err)
 	}
-	return obj
 }
 
 func (c *tcase) get(name string) *codatv1.CodatConnection {
@@ -181,7 +181,7 @@ func requestsFor(company, op string) []codatsim.Request {
 func (c *tcase) creates() int {
 	n := 0
 	for _, r := range c.requests(codatapi.OpCreateConnection) {
-		if r.StatusCode == 200 || (r.StatusCode == 0 && r.Fault != "") {
+		if r.StatusCode == http.StatusOK || (r.StatusCode == 0 && r.Fault != "") {
 			n++
 		}
 	}

@@ -1,10 +1,18 @@
-package v1alpha1_test
+package manifests
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/codat-operator/codat-operator/internal/testenv"
 )
@@ -43,5 +51,46 @@ func TestInstallManifestsApply(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), "PodSecurity") {
 		t.Errorf("the manager's pods would violate the restricted Pod Security Standard:\n%s", stderr.String())
+	}
+}
+
+// Every sample in config/samples is accepted by the API server as it is
+// written, and each holds exactly one CodatConnection.
+func TestSamplesAreAccepted(t *testing.T) {
+	ns := newNamespace(t)
+	files, err := filepath.Glob(filepath.Join(testenv.ModuleRoot(), "config", "samples", "codat_*.yaml"))
+	if err != nil || len(files) < 5 {
+		t.Fatalf("want at least 5 samples, found %d (%v)", len(files), err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			raw, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
+			kinds := 0
+			for {
+				obj := &unstructured.Unstructured{}
+				if err := decoder.Decode(&obj.Object); errors.Is(err, io.EOF) {
+					break
+				} else if err != nil {
+					t.Fatalf("decoding: %v", err)
+				}
+				if len(obj.Object) == 0 {
+					continue
+				}
+				obj.SetNamespace(ns)
+				if err := k8s.Create(context.Background(), obj); err != nil {
+					t.Fatalf("creating %s %s: %v", obj.GetKind(), obj.GetName(), err)
+				}
+				if obj.GetKind() == "CodatConnection" {
+					kinds++
+				}
+			}
+			if kinds != 1 {
+				t.Fatalf("want one CodatConnection in the sample, found %d", kinds)
+			}
+		})
 	}
 }
