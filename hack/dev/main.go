@@ -147,7 +147,7 @@ func (d *dev) run(ctx context.Context) error {
 		codatURL, apiKey = "http://"+addr, simAPIKey
 		// The simulator sends Codat's signed webhooks to the operator's receiver, retrying quickly
 		// until the receiver listens.
-		receiver, signingSecret = freeAddr("127.0.0.1:9443"), newSigningSecret()
+		receiver, signingSecret = freeAddr(ctx, "127.0.0.1:9443"), newSigningSecret()
 		args := []string{"--listen", addr, "--api-key", simAPIKey,
 			"--webhook-url", "http://" + receiver + webhook.Path, "--webhook-secret", signingSecret, "--webhook-retry-scale", "0.01"}
 		for _, id := range companies {

@@ -10,7 +10,10 @@ import (
 // starts with "Basic ". It prints as "[redacted]" with fmt, slog and encoding/json.
 type APIKey string
 
-func (APIKey) String() string   { return "[redacted]" }
+// String keeps the key out of fmt's %v and %s.
+func (APIKey) String() string { return "[redacted]" }
+
+// GoString keeps the key out of fmt's %#v.
 func (APIKey) GoString() string { return "[redacted]" }
 
 // MarshalText keeps the key out of JSON and text logs.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -299,7 +300,7 @@ func TestDecodeLenientConnection(t *testing.T) {
 		got.Created != "2024-04-30T17:02:11.1234567" {
 		t.Fatalf("decoded %+v", got)
 	}
-	if len(got.DataConnectionErrors) != 1 || got.DataConnectionErrors[0].Status != "" || got.DataConnectionErrors[0].StatusCode != "401" {
+	if len(got.DataConnectionErrors) != 1 || got.DataConnectionErrors[0].Status != "" || got.DataConnectionErrors[0].StatusCode != strconv.Itoa(http.StatusUnauthorized) {
 		t.Fatalf("dataConnectionErrors = %+v", got.DataConnectionErrors)
 	}
 	var info map[string]any
@@ -540,9 +541,9 @@ func TestRateLimiterHoldsItsRate(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	min := time.Duration(float64(n-1) / rps * float64(time.Second))
-	if elapsed := time.Since(start); elapsed < min {
-		t.Fatalf("%d requests at %v rps took %v, want at least %v", n, rps, elapsed, min)
+	least := time.Duration(float64(n-1) / rps * float64(time.Second))
+	if elapsed := time.Since(start); elapsed < least {
+		t.Fatalf("%d requests at %v rps took %v, want at least %v", n, rps, elapsed, least)
 	}
 }
 

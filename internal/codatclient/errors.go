@@ -34,21 +34,21 @@ type Error struct {
 type Kind string
 
 const (
-	// KindHTTP: Codat answered with a status outside 2xx; StatusCode says which.
+	// KindHTTP means Codat answered with a status outside 2xx; StatusCode says which.
 	KindHTTP Kind = "http"
-	// KindBadResponse: a 2xx whose body is empty, truncated, not JSON, or not the resource asked for.
+	// KindBadResponse is a 2xx whose body is empty, truncated, not JSON, or not the resource asked for.
 	KindBadResponse Kind = "bad-response"
-	// KindTimeout: no answer within the request timeout.
+	// KindTimeout is no answer within the request timeout.
 	KindTimeout Kind = "timeout"
-	// KindTLS: the TLS handshake failed or the server's certificate was not trusted.
+	// KindTLS means the TLS handshake failed or the server's certificate was not trusted.
 	KindTLS Kind = "tls"
-	// KindNetwork: no answer: DNS, connection refused or reset, a connection closed mid-response.
+	// KindNetwork is no answer: DNS, connection refused or reset, a connection closed mid-response.
 	KindNetwork Kind = "network"
-	// KindInvalidAPIKey: the key can never be sent (see APIKey.Validate); no request was made.
+	// KindInvalidAPIKey means the key can never be sent (see APIKey.Validate); no request was made.
 	KindInvalidAPIKey Kind = "invalid-api-key"
-	// KindInvalidRequest: arguments the client refuses to send (an empty id); no request was made.
+	// KindInvalidRequest means arguments the client refuses to send (an empty id); no request was made.
 	KindInvalidRequest Kind = "invalid-request"
-	// KindCanceled: the caller's context ended (the manager is stopping).
+	// KindCanceled means the caller's context ended (the manager is stopping).
 	KindCanceled Kind = "canceled"
 )
 

@@ -173,7 +173,7 @@ func TestAPIKeyIsRedactedWhenPrinted(t *testing.T) {
 	var sb strings.Builder
 	slog.New(slog.NewJSONHandler(&sb, nil)).Info("x", "key", k)
 	for how, text := range map[string]string{
-		"%s": fmt.Sprintf("%s", k), "%v": fmt.Sprintf("%v", k), "%+v": fmt.Sprintf("%+v", k),
+		"%s": fmt.Sprintf("%s", k), "%v": fmt.Sprintf("%v", k), "%+v": fmt.Sprintf("%+v", k), //nolint:gocritic,staticcheck // the test is what fmt's verbs print
 		"%#v": fmt.Sprintf("%#v", k), "%q": fmt.Sprintf("%q", k), "%x": fmt.Sprintf("%x", k),
 		"struct %+v": fmt.Sprintf("%+v", struct{ K codatclient.APIKey }{k}), "json": string(js), "slog": sb.String(),
 	} {

@@ -1,6 +1,7 @@
 package codatsim_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -63,7 +64,7 @@ func TestAdminAPI(t *testing.T) {
 		`{"latency":"1ms","errorRate":{"get-connection":0.5},"errorStatus":503,"rateLimitNext":1,"retryAfter":"2s","quota":100,"quotaWindow":"1h","loseCreateResponseNext":1}`, 200))
 	want := codatsim.Faults{Latency: time.Millisecond, ErrorRate: map[string]float64{"get-connection": 0.5}, ErrorStatus: 503,
 		RateLimitNext: 1, RetryAfter: 2 * time.Second, Quota: 100, QuotaWindow: time.Hour, LoseCreateResponseNext: 1}
-	if got, _ := json.Marshal(faults); string(got) != string(mustJSON(t, want)) {
+	if got, _ := json.Marshal(faults); !bytes.Equal(got, mustJSON(t, want)) {
 		t.Fatalf("faults %s, want %s", got, mustJSON(t, want))
 	}
 	expect("PUT", "/_sim/faults", `{"latencyy":"1ms"}`, http.StatusBadRequest)
@@ -82,7 +83,7 @@ func TestAdminAPI(t *testing.T) {
 		t.Fatalf("counts %+v", counts)
 	}
 	reqs := decode[[]codatsim.Request](t, expect("GET", "/_sim/requests", "", 200))
-	if len(reqs) != 2 || reqs[0].Operation != codatapi.OpCreateConnection || reqs[0].CompanyID != company || reqs[1].StatusCode != 429 {
+	if len(reqs) != 2 || reqs[0].Operation != codatapi.OpCreateConnection || reqs[0].CompanyID != company || reqs[1].StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("requests %+v", reqs)
 	}
 	expect("POST", "/_sim/reset-counts", "", http.StatusNoContent)

@@ -204,7 +204,7 @@ func (s *Simulator) resetLocked() {
 	for _, p := range append(DefaultPlatforms(), s.opts.Platforms...) {
 		s.addPlatformLocked(p)
 	}
-	seed := uint64(s.opts.Seed)
+	seed := uint64(s.opts.Seed) //nolint:gosec // a negative seed wraps around: any bits seed the generator
 	s.faultRNG = rand.New(rand.NewPCG(seed, 0x6661756c7473))
 	s.idRNG = rand.New(rand.NewPCG(seed, 0x696473))
 	s.webhookRNG = rand.New(rand.NewPCG(seed, 0x77656268))
@@ -641,7 +641,7 @@ func uuidFrom(rng *rand.Rand) string {
 	for i := 0; i < 16; i += 8 {
 		v := rng.Uint64()
 		for j := 0; j < 8; j++ {
-			b[i+j] = byte(v >> (8 * j))
+			b[i+j] = byte(v >> (8 * j)) //nolint:gosec // takes the low byte on purpose
 		}
 	}
 	return formatUUID(b)

@@ -391,7 +391,7 @@ func TestInjectedServerErrors(t *testing.T) {
 		t.Fatalf("list is not faulted but got %d", status)
 	}
 	for _, bad := range []codatsim.Faults{
-		{ErrorRate: map[string]float64{"get-conection": 1}},
+		{ErrorRate: map[string]float64{"get-connexion": 1}}, // not an operationId
 		{RateLimitRate: 1.5},
 		{ErrorStatus: 200},
 	} {
@@ -406,7 +406,7 @@ func TestLostCreateResponseStillCreates(t *testing.T) {
 	if err := f.sim.SetFaults(codatsim.Faults{LoseCreateResponseNext: 1}); err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest("POST", f.srv.URL+"/companies/"+company+"/connections", strings.NewReader(`{"platformKey":"mqjo"}`))
+	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/companies/"+company+"/connections", strings.NewReader(`{"platformKey":"mqjo"}`))
 	req.Header.Set("Authorization", auth)
 	resp, err := f.srv.Client().Do(req)
 	if err == nil {
@@ -436,7 +436,7 @@ func faultSequence(t *testing.T, seed int64) []int {
 	}
 	for range 40 {
 		f.do("GET", "/companies/"+company+"/connections", auth, "")
-		req, _ := http.NewRequest("POST", f.srv.URL+"/companies/"+company+"/connections", strings.NewReader(`{"platformKey":"mqjo"}`))
+		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/companies/"+company+"/connections", strings.NewReader(`{"platformKey":"mqjo"}`))
 		req.Header.Set("Authorization", auth)
 		if resp, err := f.srv.Client().Do(req); err == nil {
 			_ = resp.Body.Close()

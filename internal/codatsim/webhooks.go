@@ -250,8 +250,7 @@ func (s *Simulator) deliverLocked(eventID, eventType, connectionID, status strin
 		d := Delivery{ConsumerID: c.ID, EventID: eventID, EventType: eventType, ConnectionID: connectionID, Status: status}
 		f := &s.faults
 		drop, dup, badSig, delay := s.webhookRNG.Float64(), s.webhookRNG.Float64(), s.webhookRNG.Float64(), s.webhookRNG.Float64()
-		switch {
-		case f.WebhookDropNext > 0 || drop < f.WebhookDropRate:
+		if f.WebhookDropNext > 0 || drop < f.WebhookDropRate {
 			if f.WebhookDropNext > 0 {
 				f.WebhookDropNext--
 			}

@@ -90,8 +90,8 @@ func (f *fakeCodat) Get(_ context.Context, id string) (*codatclient.Connection, 
 		return nil, err
 	}
 	if c, ok := f.conns[id]; ok {
-		copy := *c
-		return &copy, nil
+		found := *c
+		return &found, nil
 	}
 	return nil, httpErr(codatapi.OpGetConnection, 404)
 }
@@ -116,8 +116,8 @@ func (f *fakeCodat) Unlink(_ context.Context, id string) (*codatclient.Connectio
 	}
 	c := f.conns[id]
 	c.Status = codatapi.StatusUnlinked
-	copy := *c
-	return &copy, nil
+	answer := *c
+	return &answer, nil
 }
 
 func (f *fakeCodat) UpdateAuthorization(_ context.Context, id string, body map[string]string) (*codatclient.Connection, error) {
@@ -127,8 +127,8 @@ func (f *fakeCodat) UpdateAuthorization(_ context.Context, id string, body map[s
 	}
 	c := f.conns[id]
 	c.Status = codatapi.StatusLinked
-	copy := *c
-	return &copy, nil
+	answer := *c
+	return &answer, nil
 }
 
 func (f *fakeCodat) Delete(_ context.Context, id string) error {

@@ -3,6 +3,7 @@ package controller
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
@@ -84,7 +85,7 @@ func codatFailure(op string, err error, working bool, companyID, credentials str
 	case codatclient.Canceled:
 		return errRaced
 	case codatclient.Transient:
-		if cerr.Kind == codatclient.KindHTTP && cerr.StatusCode == 429 {
+		if cerr.Kind == codatclient.KindHTTP && cerr.StatusCode == http.StatusTooManyRequests {
 			return retry(codatv1.ReasonRateLimited, rateLimitedMessage, working)
 		}
 		return retry(codatv1.ReasonCodatUnavailable, fmt.Sprintf("Codat %s when asked to %s; retrying with backoff", transientWhat(cerr), verb), working)
@@ -95,18 +96,18 @@ func codatFailure(op string, err error, working bool, companyID, credentials str
 	case cerr.Kind == codatclient.KindInvalidAPIKey:
 		out = &stallError{reason: codatv1.ReasonCredentialsInvalid, message: fmt.Sprintf(
 			"The Codat API key in %s can never work: %s. Put the key there exactly as Codat's portal shows it", credentials, cerr.Message)}
-	case cerr.StatusCode == 401 || cerr.StatusCode == 403:
+	case cerr.StatusCode == http.StatusUnauthorized || cerr.StatusCode == http.StatusForbidden:
 		out = &stallError{reason: codatv1.ReasonCredentialsRejected, message: fmt.Sprintf(
 			"Codat rejected the API key (HTTP %d) from %s; put a valid key there. Nothing is retried until it changes",
 			cerr.StatusCode, credentials)}
-	case cerr.StatusCode == 402:
+	case cerr.StatusCode == http.StatusPaymentRequired:
 		out = &stallError{reason: codatv1.ReasonAccountLimit, message: fmt.Sprintf(
 			"Codat refused to %s: the account reached a limit of its plan (HTTP 402). Raise the limit in Codat, then set the annotation %s to any new value to retry",
 			verb, codatv1.AnnotationReconcileRequestedAt)}
-	case cerr.StatusCode == 404 && op != codatapi.OpCreateConnection && op != codatapi.OpListConnections:
+	case cerr.StatusCode == http.StatusNotFound && op != codatapi.OpCreateConnection && op != codatapi.OpListConnections:
 		// The connection went away between two calls of one pass.
 		return retry(codatv1.ReasonProgressing, "The connection disappeared from Codat while the operator worked on it; looking again", working)
-	case cerr.StatusCode == 404:
+	case cerr.StatusCode == http.StatusNotFound:
 		out = &stallError{reason: codatv1.ReasonCompanyNotFound, message: fmt.Sprintf(
 			"Codat has no company %s (HTTP 404 when asked to %s); check spec.companyId. It cannot be changed: delete this object and create one with the right id",
 			companyID, verb)}

@@ -30,7 +30,8 @@ func (k *keyedMutex) lock(key string) (unlock func()) {
 	return func() {
 		l.Unlock()
 		k.mu.Lock()
-		if l.users--; l.users == 0 {
+		l.users--
+		if l.users == 0 {
 			delete(k.locks, key)
 		}
 		k.mu.Unlock()

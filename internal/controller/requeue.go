@@ -40,7 +40,7 @@ func jitter(d time.Duration) time.Duration {
 	if d <= 0 {
 		return d
 	}
-	return d + rand.N(d/10+1)
+	return d + rand.N(d/10+1) //nolint:gosec // jitter spreads polls; it guards nothing
 }
 
 // maxRetryAfter bounds how long one Retry-After keeps an object away from

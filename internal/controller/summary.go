@@ -82,14 +82,16 @@ func (r *Reconciler) summarize(ctx context.Context, obj *codatv1.CodatConnection
 		}
 	}
 
+	// A failure is shown in the conditions and retried by RequeueAfter; it is
+	// not returned to controller-runtime, which would retry on its own schedule.
 	switch {
 	case retrying != nil && retrying.after > 0:
 		return reconcile.Result{RequeueAfter: retrying.after}, nil
 	case retrying != nil:
-		return reconcile.Result{RequeueAfter: r.backoff.When(name)}, nil
+		return reconcile.Result{RequeueAfter: r.backoff.When(name)}, nil //nolint:nilerr // see above
 	case stalled != nil, res.paused:
 		r.backoff.Forget(name)
-		return reconcile.Result{}, nil
+		return reconcile.Result{}, nil //nolint:nilerr // see above
 	default:
 		r.backoff.Forget(name)
 		return reconcile.Result{RequeueAfter: r.pollInterval(obj, res.ready)}, nil

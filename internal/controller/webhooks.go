@@ -171,7 +171,7 @@ func (w *Webhooks) enqueueAll(match func(*codatv1.CodatConnection) bool, spread 
 			(*q).Add(req)
 			continue
 		}
-		(*q).AddAfter(req, rand.N(spread))
+		(*q).AddAfter(req, rand.N(spread)) //nolint:gosec // spreads polls over time; it guards nothing
 	}
 }
 

@@ -31,7 +31,7 @@ func (f *fakeSink) Connection(e ConnectionEvent) int {
 }
 func (f *fakeSink) RateLimit(e RateLimitEvent) { f.rateLimits = append(f.rateLimits, e) }
 
-func delivery(t *testing.T, id string, body string) *http.Request {
+func delivery(t *testing.T, id, body string) *http.Request {
 	t.Helper()
 	key, _ := base64.StdEncoding.DecodeString(secret[len("whsec_"):])
 	ts := strconv.FormatInt(time.Now().Unix(), 10)

@@ -58,12 +58,12 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	go func() {
 		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
 	for ctx.Err() == nil {
-		ln, err := net.Listen("tcp", s.Addr)
+		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", s.Addr)
 		if err != nil {
 			s.Log.Error(err, "the webhook receiver cannot listen; polling at the normal intervals meanwhile", "address", s.Addr)
 			select {

@@ -189,9 +189,9 @@ func readFile(path string) string {
 	return string(raw)
 }
 
-func httpGet(t *testing.T, url string) string {
+func httpGet(t *testing.T, address string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := http.Get(address) //nolint:gosec // the simulator's address, printed by make dev
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -254,19 +254,18 @@ func (r *rig) calls(op string) int {
 }
 
 // delivered waits until the simulator has delivered (2xx) an event of the type.
-func (r *rig) delivered(eventType string, timeout time.Duration) codatsim.Delivery {
+func (r *rig) delivered(eventType string, timeout time.Duration) {
 	r.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		for _, d := range r.sim.Deliveries() {
 			if d.EventType == eventType && d.StatusCode == http.StatusOK {
-				return d
+				return
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	r.t.Fatalf("no %s event was delivered; deliveries: %+v", eventType, r.sim.Deliveries())
-	return codatsim.Delivery{}
 }
 
 // gauge reads a gauge of the rig's webhook metrics.

@@ -219,9 +219,9 @@ func TestEventsOutOfOrderLandOnTheLatestState(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	got := r.waitReady("reordered", codatv1.ReasonDeauthorized, 10*time.Second)
+	r.waitReady("reordered", codatv1.ReasonDeauthorized, 10*time.Second)
 	time.Sleep(time.Second)
-	if got = r.get("reordered"); got.Status.ConnectionStatus != codatapi.StatusDeauthorized {
+	if got := r.get("reordered"); got.Status.ConnectionStatus != codatapi.StatusDeauthorized {
 		t.Fatalf("after an older event the object shows %s, want Codat's latest, Deauthorized", got.Status.ConnectionStatus)
 	}
 
