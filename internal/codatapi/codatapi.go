@@ -45,3 +45,22 @@ const (
 	HeaderRateLimitRemaining = "X-Rate-Limit-Remaining"
 	HeaderRateLimitReset     = "X-Rate-Limit-Reset"
 )
+
+// Codat's webhook event types for connections and for the client's daily quota (the spec's
+// `webhooks:`).
+const (
+	EventConnectionCreated      = "connection.created"
+	EventConnectionConnected    = "connection.connected"
+	EventConnectionFailed       = "connection.failed"
+	EventConnectionDisconnected = "connection.disconnected"
+	EventConnectionReconnected  = "connection.reconnected"
+	EventConnectionDeleted      = "connection.deleted"
+	EventRateLimitReached       = "client.rateLimit.reached"
+	EventRateLimitReset         = "client.rateLimit.reset"
+)
+
+// Events lists the event types above.
+var Events = []string{
+	EventConnectionCreated, EventConnectionConnected, EventConnectionFailed, EventConnectionDisconnected,
+	EventConnectionReconnected, EventConnectionDeleted, EventRateLimitReached, EventRateLimitReset,
+}

@@ -260,7 +260,7 @@ func (s *Simulator) injectFaultLocked(op string, d draw) *response {
 	}
 	s.quota.used++
 	if s.quota.used == s.quota.limit+1 {
-		s.emitRateLimitLocked(EventRateLimitReached)
+		s.emitRateLimitLocked(codatapi.EventRateLimitReached)
 	}
 	if s.quota.used > s.quota.limit {
 		resp := errorResponse(http.StatusTooManyRequests, "You have exceeded your request quota; please retry after the quota resets.")
@@ -533,7 +533,7 @@ func (s *Simulator) createLocked(r *http.Request, companyID string, c *company, 
 	}}
 	c.conns[id] = conn
 	c.order = append(c.order, id)
-	s.emitConnectionLocked(EventConnectionCreated, companyID, conn.Connection)
+	s.emitConnectionLocked(codatapi.EventConnectionCreated, companyID, conn.Connection)
 	return jsonResponse(http.StatusOK, conn.Connection)
 }
 

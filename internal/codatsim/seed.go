@@ -46,7 +46,7 @@ func (s *Simulator) AddConnection(c SeedConnection) (Connection, error) {
 		return Connection{}, err
 	}
 	// Made outside the API (the Portal, Link): Codat reports it like any other.
-	s.emitConnectionLocked(EventConnectionCreated, c.CompanyID, conn.Connection)
+	s.emitConnectionLocked(codatapi.EventConnectionCreated, c.CompanyID, conn.Connection)
 	return conn.clone(), nil
 }
 

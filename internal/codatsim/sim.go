@@ -230,7 +230,7 @@ func (s *Simulator) resetQuotaLocked() {
 	exhausted := s.quota.limit > 0 && s.quota.used > s.quota.limit
 	defer func() {
 		if exhausted {
-			s.emitRateLimitLocked(EventRateLimitReset)
+			s.emitRateLimitLocked(codatapi.EventRateLimitReset)
 		}
 	}()
 	now := s.now()
@@ -457,7 +457,7 @@ func (s *Simulator) deleteLocked(companyID, connectionID string) error {
 	c := s.companies[companyID]
 	delete(c.conns, connectionID)
 	c.order = slices.DeleteFunc(c.order, func(id string) bool { return id == connectionID })
-	s.emitConnectionLocked(EventConnectionDeleted, companyID, conn.Connection)
+	s.emitConnectionLocked(codatapi.EventConnectionDeleted, companyID, conn.Connection)
 	return nil
 }
 

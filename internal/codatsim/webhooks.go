@@ -17,18 +17,6 @@ import (
 	"github.com/codat-operator/codat-operator/internal/codatapi"
 )
 
-// Codat's webhook event types for connections and the client's quota (the spec's `webhooks:`).
-const (
-	EventConnectionCreated      = "connection.created"
-	EventConnectionConnected    = "connection.connected"
-	EventConnectionFailed       = "connection.failed"
-	EventConnectionDisconnected = "connection.disconnected"
-	EventConnectionReconnected  = "connection.reconnected"
-	EventConnectionDeleted      = "connection.deleted"
-	EventRateLimitReached       = "client.rateLimit.reached"
-	EventRateLimitReset         = "client.rateLimit.reset"
-)
-
 // webhookSecretPrefix starts a Standard Webhooks signing secret: whsec_ and the Base64 key.
 const webhookSecretPrefix = "whsec_"
 
@@ -115,7 +103,7 @@ func (s *Simulator) AddConsumer(c Consumer) (Consumer, error) {
 		return Consumer{}, err
 	}
 	for _, t := range c.EventTypes {
-		if !slices.Contains(eventTypes, t) {
+		if !slices.Contains(codatapi.Events, t) {
 			return Consumer{}, fmt.Errorf("codatsim: unknown event type %q", t)
 		}
 	}
@@ -168,14 +156,14 @@ func (s *Simulator) FailLink(companyID, connectionID, message string) error {
 		StatusCode: "403", StatusText: "Forbidden", ErrorMessage: message,
 		ErroredOnUtc: s.now().Format(TimeFormat), Status: &active,
 	})
-	s.emitConnectionLocked(EventConnectionFailed, companyID, conn.Connection)
+	s.emitConnectionLocked(codatapi.EventConnectionFailed, companyID, conn.Connection)
 	return nil
 }
 
 // SendRateLimitEvent sends client.rateLimit.reached or client.rateLimit.reset with the quota's
 // state, as Codat does when the daily quota runs out or resets.
 func (s *Simulator) SendRateLimitEvent(eventType string) error {
-	if eventType != EventRateLimitReached && eventType != EventRateLimitReset {
+	if eventType != codatapi.EventRateLimitReached && eventType != codatapi.EventRateLimitReset {
 		return fmt.Errorf("codatsim: %q is not a rate-limit event", eventType)
 	}
 	s.mu.Lock()
@@ -184,20 +172,17 @@ func (s *Simulator) SendRateLimitEvent(eventType string) error {
 	return nil
 }
 
-var eventTypes = []string{EventConnectionCreated, EventConnectionConnected, EventConnectionFailed, EventConnectionDisconnected,
-	EventConnectionReconnected, EventConnectionDeleted, EventRateLimitReached, EventRateLimitReset}
-
 // transitionEvent is the event Codat sends when a connection's status changes from one to another.
 func transitionEvent(from, to string) string {
 	switch {
 	case from == to:
 		return ""
 	case to == codatapi.StatusLinked && from == codatapi.StatusPendingAuth:
-		return EventConnectionConnected
+		return codatapi.EventConnectionConnected
 	case to == codatapi.StatusLinked:
-		return EventConnectionReconnected
+		return codatapi.EventConnectionReconnected
 	case from == codatapi.StatusLinked:
-		return EventConnectionDisconnected
+		return codatapi.EventConnectionDisconnected
 	}
 	return ""
 }

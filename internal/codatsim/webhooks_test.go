@@ -16,6 +16,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/codat-operator/codat-operator/internal/codatapi"
 	"github.com/codat-operator/codat-operator/internal/codatsim"
 )
 
@@ -105,21 +106,21 @@ func TestWebhookEventsFollowEveryChange(t *testing.T) {
 		consumer.waitFor(t, len(want))
 	}
 	c := f.create("gbol")
-	want = append(want, codatsim.EventConnectionCreated)
+	want = append(want, codatapi.EventConnectionCreated)
 	consumer.waitFor(t, 1)
 	one := "/companies/" + company + "/connections/" + c.ID
-	step(codatsim.EventConnectionFailed, func() { _ = f.sim.FailLink(company, c.ID, "User cancelled") })
-	step(codatsim.EventConnectionConnected, func() { f.do("GET", "/link/companies/"+company+"/connections/"+c.ID+"/start", "", "") })
-	step(codatsim.EventConnectionDisconnected, func() { f.do("PATCH", one, auth, `{"status":"Unlinked"}`) })
-	step(codatsim.EventConnectionReconnected, func() { f.do("PUT", one+"/authorization", auth, `{"token":"t"}`) })
-	step(codatsim.EventConnectionDisconnected, func() { _ = f.sim.Deauthorize(company, c.ID) })
-	step(codatsim.EventConnectionReconnected, func() { _ = f.sim.Link(company, c.ID) })
-	step(codatsim.EventConnectionDeleted, func() { f.do("DELETE", one, auth, "") })
+	step(codatapi.EventConnectionFailed, func() { _ = f.sim.FailLink(company, c.ID, "User cancelled") })
+	step(codatapi.EventConnectionConnected, func() { f.do("GET", "/link/companies/"+company+"/connections/"+c.ID+"/start", "", "") })
+	step(codatapi.EventConnectionDisconnected, func() { f.do("PATCH", one, auth, `{"status":"Unlinked"}`) })
+	step(codatapi.EventConnectionReconnected, func() { f.do("PUT", one+"/authorization", auth, `{"token":"t"}`) })
+	step(codatapi.EventConnectionDisconnected, func() { _ = f.sim.Deauthorize(company, c.ID) })
+	step(codatapi.EventConnectionReconnected, func() { _ = f.sim.Link(company, c.ID) })
+	step(codatapi.EventConnectionDeleted, func() { f.do("DELETE", one, auth, "") })
 	other := f.create("mqjo")
-	want = append(want, codatsim.EventConnectionCreated)
+	want = append(want, codatapi.EventConnectionCreated)
 	consumer.waitFor(t, len(want))
-	step(codatsim.EventConnectionDeleted, func() { _ = f.sim.DeleteConnection(company, other.ID) })
-	step(codatsim.EventRateLimitReached, func() { _ = f.sim.SendRateLimitEvent(codatsim.EventRateLimitReached) })
+	step(codatapi.EventConnectionDeleted, func() { _ = f.sim.DeleteConnection(company, other.ID) })
+	step(codatapi.EventRateLimitReached, func() { _ = f.sim.SendRateLimitEvent(codatapi.EventRateLimitReached) })
 
 	doc, err := openapi3.NewLoader().LoadFromFile(officialSpec)
 	if err != nil {
@@ -166,7 +167,7 @@ func TestWebhookRetriesAndFaults(t *testing.T) {
 	consumer := &consumerServer{failFirst: 2}
 	srv := httptest.NewServer(consumer)
 	defer srv.Close()
-	if _, err := f.sim.AddConsumer(codatsim.Consumer{URL: srv.URL, Secret: whsec, EventTypes: []string{codatsim.EventConnectionCreated}}); err != nil {
+	if _, err := f.sim.AddConsumer(codatsim.Consumer{URL: srv.URL, Secret: whsec, EventTypes: []string{codatapi.EventConnectionCreated}}); err != nil {
 		t.Fatal(err)
 	}
 	f.create("gbol")
@@ -219,7 +220,7 @@ func TestQuotaEventsFollowTheQuota(t *testing.T) {
 	srv := httptest.NewServer(consumer)
 	defer srv.Close()
 	if _, err := f.sim.AddConsumer(codatsim.Consumer{URL: srv.URL, Secret: whsec,
-		EventTypes: []string{codatsim.EventRateLimitReached, codatsim.EventRateLimitReset}}); err != nil {
+		EventTypes: []string{codatapi.EventRateLimitReached, codatapi.EventRateLimitReset}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.sim.SetFaults(codatsim.Faults{Quota: 1, QuotaWindow: time.Hour}); err != nil {
@@ -230,13 +231,13 @@ func TestQuotaEventsFollowTheQuota(t *testing.T) {
 	}
 	got := consumer.waitFor(t, 1)
 	var reached codatsim.RateLimitWebhook
-	if err := json.Unmarshal(got[0].body, &reached); err != nil || reached.EventType != codatsim.EventRateLimitReached ||
+	if err := json.Unmarshal(got[0].body, &reached); err != nil || reached.EventType != codatapi.EventRateLimitReached ||
 		reached.Payload.DailyQuota != 1 || reached.Payload.QuotaRemaining != 0 || reached.Payload.ExpiryDate == "" {
 		t.Fatalf("reached = %+v (%v)", reached, err)
 	}
 	f.sim.ResetQuota()
 	got = consumer.waitFor(t, 2)
-	if eventType(t, got[1]) != codatsim.EventRateLimitReset || len(got) != 2 {
+	if eventType(t, got[1]) != codatapi.EventRateLimitReset || len(got) != 2 {
 		t.Fatalf("after the reset: %d deliveries, the last %s", len(got), eventType(t, got[1]))
 	}
 }

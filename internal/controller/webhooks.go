@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+	"github.com/codat-operator/codat-operator/internal/codatapi"
 	"github.com/codat-operator/codat-operator/internal/webhook"
 )
 
@@ -79,7 +80,7 @@ func (w *Webhooks) Connection(ev webhook.ConnectionEvent) int {
 		}
 		n++
 		switch ev.Type {
-		case webhook.EventConnectionFailed, webhook.EventConnectionDeleted:
+		case codatapi.EventConnectionFailed, codatapi.EventConnectionDeleted:
 		default:
 			if ev.Status == o.Status.ConnectionStatus {
 				continue
@@ -94,7 +95,7 @@ func (w *Webhooks) Connection(ev webhook.ConnectionEvent) int {
 // them go at once (client.rateLimit.reset).
 func (w *Webhooks) RateLimit(ev webhook.RateLimitEvent) {
 	switch ev.Type {
-	case webhook.EventRateLimitReached:
+	case codatapi.EventRateLimitReached:
 		until := ev.Expiry
 		if !until.After(w.now()) {
 			// No usable expiry: Codat's daily quota resets at midnight UTC.
@@ -103,7 +104,7 @@ func (w *Webhooks) RateLimit(ev webhook.RateLimitEvent) {
 		}
 		w.quotaUntil.Store(until.UnixNano())
 		w.Log.Info("Codat reports the daily quota used up; no Codat calls until it resets", "until", until)
-	case webhook.EventRateLimitReset:
+	case codatapi.EventRateLimitReset:
 		if w.quotaUntil.Swap(0) == 0 {
 			return
 		}

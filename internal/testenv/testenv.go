@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"testing"
 
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
@@ -106,4 +108,29 @@ func (e *Env) Kubectl(args ...string) (string, error) {
 func (e *Env) Stop() error {
 	_ = os.RemoveAll(filepath.Dir(e.Kubeconfig))
 	return e.Environment.Stop()
+}
+
+// Main is the TestMain of a package whose tests need a control plane: it starts one, makes a
+// client for it, calls ready (if set) before the tests, stops it after, and exits with the tests'
+// code. A control plane that does not start fails the package; it never skips it.
+func Main(m *testing.M, ready func(*Env, client.Client)) {
+	env, err := Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	c, err := client.New(env.Config, client.Options{Scheme: Scheme})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		_ = env.Stop()
+		os.Exit(1)
+	}
+	if ready != nil {
+		ready(env, c)
+	}
+	code := m.Run()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping the control plane:", err)
+	}
+	os.Exit(code)
 }

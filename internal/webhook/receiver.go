@@ -9,10 +9,13 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/codat-operator/codat-operator/internal/codatapi"
 )
 
 // Path is where the receiver takes Codat's deliveries.
@@ -21,17 +24,8 @@ const Path = "/webhooks/codat"
 // MaxBody bounds a delivery: a connection event is a few kilobytes.
 const MaxBody = 1 << 20
 
-// Event types the receiver acts on; any other verified event is acknowledged and ignored.
-const (
-	EventConnectionCreated      = "connection.created"
-	EventConnectionConnected    = "connection.connected"
-	EventConnectionFailed       = "connection.failed"
-	EventConnectionDisconnected = "connection.disconnected"
-	EventConnectionReconnected  = "connection.reconnected"
-	EventConnectionDeleted      = "connection.deleted"
-	EventRateLimitReached       = "client.rateLimit.reached"
-	EventRateLimitReset         = "client.rateLimit.reset"
-)
+// The receiver acts on the event types of codatapi; any other verified event is acknowledged and
+// ignored.
 
 // ConnectionEvent is a verified connection.* event: which connection changed, and what Codat
 // said it became.
@@ -173,14 +167,14 @@ func (h *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	result := resultIgnored
 	switch b.EventType {
-	case EventConnectionCreated, EventConnectionConnected, EventConnectionFailed, EventConnectionDisconnected,
-		EventConnectionReconnected, EventConnectionDeleted:
+	case codatapi.EventConnectionCreated, codatapi.EventConnectionConnected, codatapi.EventConnectionFailed, codatapi.EventConnectionDisconnected,
+		codatapi.EventConnectionReconnected, codatapi.EventConnectionDeleted:
 		c := b.Payload.Connection
 		if h.Sink.Connection(ConnectionEvent{ID: b.ID, Type: b.EventType, CompanyID: b.Payload.ReferenceCompany.ID,
 			ConnectionID: c.ID, Status: c.Status, Received: now}) > 0 {
 			result = resultAccepted
 		}
-	case EventRateLimitReached, EventRateLimitReset:
+	case codatapi.EventRateLimitReached, codatapi.EventRateLimitReset:
 		h.Sink.RateLimit(RateLimitEvent{ID: b.ID, Type: b.EventType, DailyQuota: *b.Payload.DailyQuota,
 			Remaining: *b.Payload.QuotaRemaining, Expiry: parseCodatTime(b.Payload.ExpiryDate), Received: now})
 		result = resultAccepted
@@ -194,9 +188,7 @@ func (h *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // metricEventType keeps the label's values bounded: Codat's types are known, anything else is "other".
 func metricEventType(t string) string {
-	switch t {
-	case EventConnectionCreated, EventConnectionConnected, EventConnectionFailed, EventConnectionDisconnected,
-		EventConnectionReconnected, EventConnectionDeleted, EventRateLimitReached, EventRateLimitReset:
+	if slices.Contains(codatapi.Events, t) {
 		return t
 	}
 	return "other"

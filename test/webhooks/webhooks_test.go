@@ -47,7 +47,7 @@ func TestAuthorizationTurnsReadyThroughTheWebhook(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigOptions{intervals: slow})
 	obj := r.awaiting("acme")
-	r.delivered(codatsim.EventConnectionCreated, 10*time.Second)
+	r.delivered(codatapi.EventConnectionCreated, 10*time.Second)
 	if err := r.sim.Link(r.company, obj.Status.ConnectionID); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestAuthorizationTurnsReadyThroughTheWebhook(t *testing.T) {
 	if n, gets := r.calls(""), r.calls(codatapi.OpGetConnection); n != 2 || gets != 1 {
 		t.Fatalf("%d Codat calls (%d reads) for a create and a link, want 2 (1 read)", n, gets)
 	}
-	if got := r.metric(webhook.MetricEventsTotal, map[string]string{"type": codatsim.EventConnectionConnected, "result": "accepted"}); got != 1 {
+	if got := r.metric(webhook.MetricEventsTotal, map[string]string{"type": codatapi.EventConnectionConnected, "result": "accepted"}); got != 1 {
 		t.Errorf("connection.connected accepted %v times, want 1", got)
 	}
 	if got := r.metric(webhook.MetricEventToReconcile, nil); got < 1 {
@@ -114,7 +114,7 @@ func TestBadDeliveriesAreRejected(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigOptions{intervals: slow})
 	obj := r.awaiting("target")
-	r.delivered(codatsim.EventConnectionCreated, 10*time.Second)
+	r.delivered(codatapi.EventConnectionCreated, 10*time.Second)
 	r.sim.RemoveConsumer(r.consumer.ID) // from here on, only the test's own deliveries
 	if err := r.sim.Link(r.company, obj.Status.ConnectionID); err != nil {
 		t.Fatal(err)
@@ -123,7 +123,7 @@ func TestBadDeliveriesAreRejected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := connectionEvent(t, "evt-1", codatsim.EventConnectionConnected, r.company, conn)
+	body := connectionEvent(t, "evt-1", codatapi.EventConnectionConnected, r.company, conn)
 	before, calls := r.get("target").ResourceVersion, r.calls("")
 
 	forged := signed(t, r.receiver, secretB, "evt-1", time.Now(), body)
@@ -183,11 +183,11 @@ func TestBadDeliveriesAreRejected(t *testing.T) {
 	}
 
 	// A valid event about no object is acknowledged.
-	stranger := connectionEvent(t, "evt-3", codatsim.EventConnectionConnected, r.company, codatsim.Connection{ID: "00000000-0000-4000-8000-000000000000", Status: "Linked"})
+	stranger := connectionEvent(t, "evt-3", codatapi.EventConnectionConnected, r.company, codatsim.Connection{ID: "00000000-0000-4000-8000-000000000000", Status: "Linked"})
 	if got := send(t, signed(t, r.receiver, secretA, "evt-3", time.Now(), stranger)); got != http.StatusOK {
 		t.Errorf("a valid event about no object answered %d, want 200", got)
 	}
-	if got := r.metric(webhook.MetricEventsTotal, map[string]string{"type": codatsim.EventConnectionConnected, "result": "ignored"}); got < 1 {
+	if got := r.metric(webhook.MetricEventsTotal, map[string]string{"type": codatapi.EventConnectionConnected, "result": "ignored"}); got < 1 {
 		t.Errorf("the event about no object was not counted as ignored")
 	}
 }
@@ -197,7 +197,7 @@ func TestEventsOutOfOrderLandOnTheLatestState(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigOptions{intervals: slow})
 	obj := r.awaiting("reordered")
-	r.delivered(codatsim.EventConnectionCreated, 10*time.Second)
+	r.delivered(codatapi.EventConnectionCreated, 10*time.Second)
 	r.sim.RemoveConsumer(r.consumer.ID)
 	id := obj.Status.ConnectionID
 	if err := r.sim.Link(r.company, id); err != nil {
@@ -213,7 +213,7 @@ func TestEventsOutOfOrderLandOnTheLatestState(t *testing.T) {
 	for _, e := range []struct {
 		id, eventType string
 		conn          codatsim.Connection
-	}{{"evt-new", codatsim.EventConnectionDisconnected, deauthorized}, {"evt-old", codatsim.EventConnectionConnected, linked}} {
+	}{{"evt-new", codatapi.EventConnectionDisconnected, deauthorized}, {"evt-old", codatapi.EventConnectionConnected, linked}} {
 		if got := send(t, signed(t, r.receiver, secretA, e.id, time.Now(), connectionEvent(t, e.id, e.eventType, r.company, e.conn))); got != http.StatusOK {
 			t.Fatalf("%s answered %d", e.id, got)
 		}
@@ -282,7 +282,7 @@ func TestUnhealthyReceiverFallsBackToPolling(t *testing.T) {
 	}
 	r.waitReady("unheard", codatv1.ReasonLinked, 15*time.Second)
 	for _, d := range r.sim.Deliveries() {
-		if d.EventType == codatsim.EventConnectionConnected && d.StatusCode != http.StatusServiceUnavailable {
+		if d.EventType == codatapi.EventConnectionConnected && d.StatusCode != http.StatusServiceUnavailable {
 			t.Fatalf("a delivery without signing secrets answered %d, want 503 (Codat retries)", d.StatusCode)
 		}
 	}
@@ -317,7 +317,7 @@ func TestFailedLinkShows(t *testing.T) {
 	if err := r.sim.FailLink(r.company, obj.Status.ConnectionID, "User cancelled"); err != nil {
 		t.Fatal(err)
 	}
-	r.delivered(codatsim.EventConnectionFailed, 10*time.Second)
+	r.delivered(codatapi.EventConnectionFailed, 10*time.Second)
 	obj = r.waitReady("cancelled", codatv1.ReasonLinkFailed, 10*time.Second)
 	ready := meta.FindStatusCondition(obj.Status.Conditions, codatv1.ConditionReady)
 	for _, want := range []string{"User cancelled", "403", "status.linkUrl"} {
@@ -369,10 +369,10 @@ func TestRateLimitEventsGateCodatCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if err := r.sim.SendRateLimitEvent(codatsim.EventRateLimitReached); err != nil {
+	if err := r.sim.SendRateLimitEvent(codatapi.EventRateLimitReached); err != nil {
 		t.Fatal(err)
 	}
-	r.delivered(codatsim.EventRateLimitReached, 5*time.Second)
+	r.delivered(codatapi.EventRateLimitReached, 5*time.Second)
 	calls := r.calls("")
 	r.waitFor("metered", "RateLimited", 5*time.Second, func(o *codatv1.CodatConnection) bool {
 		c := meta.FindStatusCondition(o.Status.Conditions, codatv1.ConditionSynced)
@@ -390,7 +390,7 @@ func TestRateLimitEventsGateCodatCalls(t *testing.T) {
 	if err := r.sim.SetFaults(codatsim.Faults{Quota: 1000, QuotaWindow: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.sim.SendRateLimitEvent(codatsim.EventRateLimitReached); err != nil {
+	if err := r.sim.SendRateLimitEvent(codatapi.EventRateLimitReached); err != nil {
 		t.Fatal(err)
 	}
 	r.waitFor("metered", "RateLimited again", 5*time.Second, func(o *codatv1.CodatConnection) bool {
@@ -398,7 +398,7 @@ func TestRateLimitEventsGateCodatCalls(t *testing.T) {
 		return c != nil && c.Reason == codatv1.ReasonRateLimited
 	})
 	calls = r.calls("")
-	if err := r.sim.SendRateLimitEvent(codatsim.EventRateLimitReset); err != nil {
+	if err := r.sim.SendRateLimitEvent(codatapi.EventRateLimitReset); err != nil {
 		t.Fatal(err)
 	}
 	r.waitFor("metered", "resumed", 5*time.Second, func(o *codatv1.CodatConnection) bool {
@@ -415,7 +415,7 @@ func TestSigningSecretRotation(t *testing.T) {
 	r.sim.RemoveConsumer(r.consumer.ID)
 	conn, _ := r.sim.Connection(r.company, obj.Status.ConnectionID)
 	deliver := func(secret, id string) int {
-		return send(t, signed(t, r.receiver, secret, id, time.Now(), connectionEvent(t, id, codatsim.EventConnectionCreated, r.company, conn)))
+		return send(t, signed(t, r.receiver, secret, id, time.Now(), connectionEvent(t, id, codatapi.EventConnectionCreated, r.company, conn)))
 	}
 	if got := deliver(secretB, "rot-1"); got != http.StatusUnauthorized {
 		t.Fatalf("a secret not yet in the Secret answered %d", got)
