@@ -29,6 +29,8 @@ const (
 	ReasonPaused                = "Paused"
 	ReasonProgressing           = "Progressing"
 	ReasonSynced                = "Synced"
+	ReasonPollsStretched        = "PollsStretched"
+	ReasonQuotaLow              = "QuotaLow"
 
 	ReasonRateLimited      = "RateLimited"
 	ReasonCodatUnavailable = "CodatUnavailable"

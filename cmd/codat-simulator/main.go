@@ -57,6 +57,8 @@ type config struct {
 	// webhook registers a consumer at start (--webhook-url, --webhook-secret).
 	webhook    codatsim.Consumer
 	retryScale float64
+	dailyQuota int
+	perCompany int
 }
 
 func parseFlags(args []string, out io.Writer) (config, error) {
@@ -72,6 +74,8 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.StringVar(&c.linkBaseURL, "link-base-url", "", "base of the linkUrl of new connections, e.g. http://localhost:8089 (default: from each request's Host)")
 	fs.StringVar(&c.webhook.URL, "webhook-url", "", "a webhook consumer to register at start: every connection change and quota event is POSTed there, signed (more via POST /_sim/webhooks)")
 	fs.StringVar(&c.webhook.Secret, "webhook-secret", "", "the signing secret of --webhook-url, whsec_ followed by Base64")
+	fs.IntVar(&c.dailyQuota, "daily-quota", codatsim.DefaultDailyQuota, "the account's daily quota of requests (X-Rate-Limit-Limit), reset at 00:00 UTC")
+	fs.IntVar(&c.perCompany, "quota-per-connected-company", 0, "when set, the daily quota is Codat's: this many requests times one plus the companies with a Linked connection (Codat's is 1000); it replaces --daily-quota")
 	fs.Float64Var(&c.retryScale, "webhook-retry-scale", 1, "multiplies Codat's webhook retry schedule (5s, 5m, 30m, 2h, 5h, 10h, 10h); 0.01 for quick local retries")
 	fs.Usage = func() {
 		fmt.Fprintf(out, `codat-simulator serves a stateful simulator of Codat's connection API.
@@ -141,7 +145,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 		Seed:        cfg.seed,
 		LinkBaseURL: cfg.linkBaseURL,
 		// Retries of webhook deliveries follow Codat's schedule, scaled.
-		WebhookRetryScale: cfg.retryScale,
+		WebhookRetryScale:        cfg.retryScale,
+		DailyQuota:               cfg.dailyQuota,
+		QuotaPerConnectedCompany: cfg.perCompany,
 		// One line per request. Never the Authorization header or a body.
 		OnRequest: func(r codatsim.Request) {
 			attrs := []any{"method", r.Method, "path", r.Path, "op", r.Operation, "status", r.StatusCode, "duration", r.Duration.Round(time.Microsecond)}

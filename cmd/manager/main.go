@@ -29,6 +29,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+	"github.com/codat-operator/codat-operator/internal/budget"
 	"github.com/codat-operator/codat-operator/internal/codatclient"
 	"github.com/codat-operator/codat-operator/internal/controller"
 	"github.com/codat-operator/codat-operator/internal/webhook"
@@ -47,6 +48,8 @@ type options struct {
 	defaultCredentials string
 	requestsPerSecond  float64
 	burst              int
+	quotaShare         float64
+	quotaFloor         float64
 	requestTimeout     time.Duration
 	maxConcurrent      int
 	watchNamespaces    string
@@ -68,8 +71,10 @@ func main() {
 	flag.StringVar(&o.codatBaseURL, "codat-base-url", envOr("CODAT_BASE_URL", codatclient.DefaultBaseURL), "Base URL of Codat's API (env CODAT_BASE_URL).")
 	flag.StringVar(&o.defaultCredentials, "default-credentials-secret", os.Getenv("CODAT_DEFAULT_CREDENTIALS_SECRET"),
 		"Secret namespace/name whose key apiKey is the Codat API key of CodatConnections without spec.credentialsRef (env CODAT_DEFAULT_CREDENTIALS_SECRET). The environment variable CODAT_API_KEY, when set, is used instead.")
-	flag.Float64Var(&o.requestsPerSecond, "codat-requests-per-second", codatclient.DefaultRequestsPerSecond, "Requests per second to Codat, shared by all workers.")
+	flag.Float64Var(&o.requestsPerSecond, "codat-requests-per-second", codatclient.DefaultRequestsPerSecond, "Requests per second to Codat, shared by all workers. With the burst, never more than 950 a minute (Codat blocks an IP past 1,000): higher values are lowered, with a warning.")
 	flag.IntVar(&o.burst, "codat-burst", codatclient.DefaultBurst, "Requests to Codat allowed in a burst above the rate.")
+	flag.Float64Var(&o.quotaShare, "codat-quota-share", budget.DefaultShare, "Share (0-1] of the Codat account's daily quota the operator may use; polls stretch to stay within it. The rest is left to your own application.")
+	flag.Float64Var(&o.quotaFloor, "codat-quota-floor", budget.DefaultFloor, "Share [0-1) of the daily quota that must stay unused: below it the operator sends only the writes you asked for until the quota resets.")
 	flag.DurationVar(&o.requestTimeout, "codat-request-timeout", codatclient.DefaultTimeout, "Timeout of one request to Codat.")
 	flag.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", 4, "CodatConnections reconciled at the same time.")
 	flag.StringVar(&o.watchNamespaces, "watch-namespaces", os.Getenv("WATCH_NAMESPACES"), "Comma-separated namespaces to watch (env WATCH_NAMESPACES); empty watches all.")
@@ -113,6 +118,10 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	quota := budget.New(budget.Options{Share: o.quotaShare, Floor: o.quotaFloor})
+	if err := quota.Register(metrics.Registry); err != nil {
+		return err
+	}
 	codat, err := codatclient.New(codatclient.Options{
 		BaseURL:           o.codatBaseURL,
 		Timeout:           o.requestTimeout,
@@ -120,9 +129,13 @@ func run(o options) error {
 		Burst:             o.burst,
 		UserAgentVersion:  version,
 		Metrics:           clientMetrics,
+		OnRateLimit:       func(rl codatclient.RateLimit) { quota.Observe(rl.Key, rl.Limit, rl.Remaining, rl.Reset) },
 	})
 	if err != nil {
 		return err
+	}
+	if why := codat.Adjusted(); why != "" {
+		log.Info("lowered --codat-requests-per-second and --codat-burst", "why", why)
 	}
 
 	var tlsOpts []func(*tls.Config)
@@ -139,7 +152,8 @@ func run(o options) error {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 
-	cacheOpts := cache.Options{}
+	// Only what the reconciler reads stays in the cache (no managedFields, no Secret annotations).
+	cacheOpts := cache.Options{DefaultTransform: controller.CacheTransform}
 	if ns := splitList(o.watchNamespaces); len(ns) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 		for _, n := range ns {
@@ -176,6 +190,7 @@ func run(o options) error {
 	}
 	r := &controller.Reconciler{
 		Webhooks:    hooks,
+		Budget:      quota,
 		Client:      mgr.GetClient(),
 		APIReader:   mgr.GetAPIReader(),
 		Codat:       controller.ClientConnector{Client: codat},

@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/codat-operator/codat-operator/internal/codatapi"
 	"github.com/codat-operator/codat-operator/internal/codatclient"
 )
 
@@ -236,5 +238,52 @@ func TestAPIKeyValidationNeverQuotesTheKey(t *testing.T) {
 		if strings.Contains(err.Error(), "SECRET") {
 			t.Errorf("the reason quotes the key: %v", err)
 		}
+	}
+}
+
+// Whatever the options say, the client never sends more than CeilingPerMinute in a minute: under
+// Codat's per-IP limit, past which Codat may block the address.
+func TestPerIPCeilingHoldsWhateverTheOptions(t *testing.T) {
+	for _, o := range []struct {
+		rps   float64
+		burst int
+	}{{0, 0}, {15, 20}, {16, 10}, {50, 20}, {1000, 5000}, {1, 5000}, {15.5, 21}} {
+		c := newClient(t, codatclient.Options{BaseURL: "http://127.0.0.1:1", RequestsPerSecond: o.rps, Burst: o.burst})
+		rps, burst := c.Limits()
+		if perMinute := rps*60 + float64(burst); perMinute > codatclient.CeilingPerMinute {
+			t.Errorf("options %v/s burst %d: the client allows %.0f a minute", o.rps, o.burst, perMinute)
+		}
+		asked := o.rps*60 + float64(o.burst)
+		if (c.Adjusted() != "") != (asked > codatclient.CeilingPerMinute) {
+			t.Errorf("options %v/s burst %d: adjusted %q", o.rps, o.burst, c.Adjusted())
+		}
+	}
+	if codatclient.CeilingPerMinute >= codatclient.MaxRequestsPerMinute {
+		t.Fatal("the ceiling leaves no margin under Codat's limit")
+	}
+
+	// Counted in the simulator: a client asked for 1,000 a second sends at most its burst plus its
+	// rate in a window.
+	sim, srv := startSim(t)
+	c := newClient(t, codatclient.Options{BaseURL: srv.URL, RequestsPerSecond: 1000, Burst: 5000})
+	rps, burst := c.Limits()
+	const window = 3 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), window)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				_, _ = c.ListConnections(ctx, testKey, companyA)
+			}
+		})
+	}
+	wg.Wait()
+	sent := sim.Count(codatapi.OpListConnections)
+	if most := float64(burst) + rps*window.Seconds() + 1; float64(sent) > most {
+		t.Fatalf("%d requests in %s, want at most %.0f (burst %d + %.2f/s)", sent, window, most, burst, rps)
+	}
+	if sent < 10 {
+		t.Fatalf("only %d requests in %s: the test proves nothing", sent, window)
 	}
 }

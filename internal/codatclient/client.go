@@ -11,6 +11,7 @@ package codatclient
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -23,7 +24,7 @@ import (
 const (
 	DefaultBaseURL               = "https://api.codat.io"
 	DefaultTimeout               = 30 * time.Second
-	DefaultRequestsPerSecond     = 10
+	DefaultRequestsPerSecond     = 15
 	DefaultBurst                 = 20
 	DefaultMaxInFlightPerCompany = 10
 	DefaultPageSize              = 100
@@ -31,6 +32,13 @@ const (
 
 	// maxPageSize is Codat's documented maximum for the pageSize query parameter.
 	maxPageSize = 5000
+
+	// MaxRequestsPerMinute is Codat's hard limit per IP address: past it, Codat may block the
+	// address without warning.
+	MaxRequestsPerMinute = 1000
+	// CeilingPerMinute is the most the client ever sends in a minute (its rate for 60 seconds plus
+	// its burst), whatever the options say: Codat's limit less a margin for clocks and windows.
+	CeilingPerMinute = 950
 )
 
 // Options configure a Client. Zero values take the defaults.
@@ -52,8 +60,10 @@ type Options struct {
 // Client talks to Codat. It is safe for concurrent use; share one per process so that the rate
 // limit and the per-company cap hold across all callers.
 type Client struct {
-	baseURL     *url.URL
-	httpClient  *http.Client
+	baseURL    *url.URL
+	httpClient *http.Client
+	// adjusted says how the options' rate and burst were brought under CeilingPerMinute.
+	adjusted    string
 	timeout     time.Duration
 	limiter     *rate.Limiter
 	companies   *companyLimiter
@@ -85,6 +95,14 @@ func New(o Options) (*Client, error) {
 	if o.Burst <= 0 {
 		o.Burst = DefaultBurst
 	}
+	adjusted := ""
+	if perMinute := o.RequestsPerSecond*60 + float64(o.Burst); perMinute > CeilingPerMinute {
+		asked := fmt.Sprintf("%g requests a second with a burst of %d (up to %.0f in a minute)", o.RequestsPerSecond, o.Burst, perMinute)
+		o.Burst = min(o.Burst, DefaultBurst)
+		o.RequestsPerSecond = math.Min(o.RequestsPerSecond, float64(CeilingPerMinute-o.Burst)/60)
+		adjusted = fmt.Sprintf("%s would pass Codat's limit of %d requests a minute per IP address, past which Codat may block it; using %.2f a second with a burst of %d",
+			asked, MaxRequestsPerMinute, o.RequestsPerSecond, o.Burst)
+	}
 	if o.MaxInFlightPerCompany <= 0 {
 		o.MaxInFlightPerCompany = DefaultMaxInFlightPerCompany
 	}
@@ -107,6 +125,7 @@ func New(o Options) (*Client, error) {
 	return &Client{
 		baseURL:     base,
 		httpClient:  hc,
+		adjusted:    adjusted,
 		timeout:     o.Timeout,
 		limiter:     rate.NewLimiter(rate.Limit(o.RequestsPerSecond), o.Burst),
 		companies:   newCompanyLimiter(o.MaxInFlightPerCompany),
@@ -115,6 +134,15 @@ func New(o Options) (*Client, error) {
 		metrics:     o.Metrics,
 		onRateLimit: o.OnRateLimit,
 	}, nil
+}
+
+// Adjusted says how the options' rate and burst were lowered to stay under Codat's per-IP limit;
+// empty when they were not.
+func (c *Client) Adjusted() string { return c.adjusted }
+
+// Limits are the client's rate (requests a second) and burst in force.
+func (c *Client) Limits() (perSecond float64, burst int) {
+	return float64(c.limiter.Limit()), c.limiter.Burst()
 }
 
 // endpoint joins the base URL (which may have a path prefix) with a path and query.

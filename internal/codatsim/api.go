@@ -258,6 +258,9 @@ func (s *Simulator) injectFaultLocked(op string, d draw) *response {
 	if !now.Before(s.quota.resetAt) {
 		s.resetQuotaLocked()
 	}
+	if per := s.opts.QuotaPerConnectedCompany; per > 0 && f.Quota == 0 {
+		s.quota.limit = per * (1 + s.connectedCompaniesLocked())
+	}
 	s.quota.used++
 	if s.quota.used == s.quota.limit+1 {
 		s.emitRateLimitLocked(codatapi.EventRateLimitReached)

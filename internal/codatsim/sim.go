@@ -114,6 +114,9 @@ type Options struct {
 	Connections []SeedConnection
 	// DailyQuota is the X-Rate-Limit-Limit without a Quota fault (default DefaultDailyQuota).
 	DailyQuota int
+	// QuotaPerConnectedCompany, when set, makes the daily quota Codat's: this many requests times
+	// one plus the companies with a Linked connection (Codat's is 1,000). It replaces DailyQuota.
+	QuotaPerConnectedCompany int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// OnRequest, if set, is called after every request, including /_sim/ calls (Operation "admin").
@@ -235,7 +238,13 @@ func (s *Simulator) resetQuotaLocked() {
 	}()
 	now := s.now()
 	if s.faults.Quota > 0 {
-		s.quota = quotaState{limit: s.faults.Quota, resetAt: now.Add(s.faults.QuotaWindow)}
+		// Whole seconds, as X-Rate-Limit-Reset tells them: a client never sees the quota reset
+		// later than the header says.
+		resetAt := now.Add(s.faults.QuotaWindow)
+		if whole := resetAt.Truncate(time.Second); whole.Before(resetAt) {
+			resetAt = whole.Add(time.Second)
+		}
+		s.quota = quotaState{limit: s.faults.Quota, resetAt: resetAt}
 		return
 	}
 	// Codat's daily quota resets at 00:00 UTC.
@@ -655,4 +664,19 @@ func (s *Simulator) createdLocked() string {
 	}
 	s.lastCreated = t
 	return t.Format(TimeFormat)
+}
+
+// connectedCompaniesLocked counts the companies with a Linked connection: Codat's "active
+// connected companies", by which its daily quota grows.
+func (s *Simulator) connectedCompaniesLocked() int {
+	n := 0
+	for _, c := range s.companies {
+		for _, conn := range c.conns {
+			if conn.Status == codatapi.StatusLinked {
+				n++
+				break
+			}
+		}
+	}
+	return n
 }

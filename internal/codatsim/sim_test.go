@@ -636,3 +636,26 @@ func TestBadResponses(t *testing.T) {
 		t.Error("an unknown kind was accepted")
 	}
 }
+
+// With QuotaPerConnectedCompany the daily quota is Codat's: 1,000 times one plus the companies
+// with a Linked connection.
+func TestQuotaFollowsConnectedCompanies(t *testing.T) {
+	f := newFixture(t, codatsim.Options{QuotaPerConnectedCompany: 1000, Companies: []string{company, unknownC}})
+	limit := func() string {
+		_, h, _ := f.do(http.MethodGet, "/companies/"+company+"/connections", auth, "")
+		return h.Get("X-Rate-Limit-Limit")
+	}
+	if got := limit(); got != "1000" {
+		t.Fatalf("no company connected: limit %s, want 1000", got)
+	}
+	c := f.create("gbol")
+	if got := limit(); got != "1000" {
+		t.Fatalf("a PendingAuth connection: limit %s, want 1000", got)
+	}
+	if err := f.sim.Link(company, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := limit(); got != "2000" {
+		t.Fatalf("one company connected: limit %s, want 2000", got)
+	}
+}

@@ -9,18 +9,23 @@ package controller
 
 import (
 	"context"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+	"github.com/codat-operator/codat-operator/internal/budget"
 )
 
 // Intervals tune when the reconciler looks at a connection again.
@@ -60,7 +65,10 @@ type Reconciler struct {
 	Codat Connector
 	// Webhooks, when set, turns Codat's webhooks into reconciles and makes
 	// polling the safety net while the receiver is healthy.
-	Webhooks    *Webhooks
+	Webhooks *Webhooks
+	// Budget, when set, keeps polls within the operator's share of each
+	// Codat account's daily quota.
+	Budget      *budget.Budget
 	Recorder    events.EventRecorder
 	Credentials DefaultCredentials
 	Intervals   Intervals
@@ -72,6 +80,11 @@ type Reconciler struct {
 	// notBefore holds, per object, when Codat's Retry-After lets it call again.
 	notBefore sync.Map
 	creating  keyedMutex
+	// seen holds the objects this process has reconciled: the first look at
+	// a settled object after a start spreads its poll instead of making it.
+	seen sync.Map
+	// queue is the controller's work queue (SetupWithManager).
+	queue *fairQueue
 }
 
 func (r *Reconciler) init() {
@@ -111,7 +124,7 @@ func (r *Reconciler) init() {
 // Reconcile brings one CodatConnection and its connection in Codat together.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	r.init()
-	r.Webhooks.reconciling(req.NamespacedName)
+	byEvent := r.Webhooks.reconciling(req.NamespacedName)
 	obj := &codatv1.CodatConnection{}
 	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -119,6 +132,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			return reconcile.Result{}, nil
 		}
 		return reconcile.Result{}, err
+	}
+	if wait, ok := r.spreadFirstPoll(obj, byEvent); ok {
+		return reconcile.Result{RequeueAfter: wait, Priority: ptr.To(priorityPoll)}, nil
 	}
 	if obj.Status.ConnectionID == "" {
 		// A pass that may create or recover a connection runs alone among
@@ -171,7 +187,27 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *codatv1.CodatConnection
 		return result{}, err
 	}
 	state, err := assess(obj)
-	return result{ready: state}, err
+	return result{ready: state, key: codat.key}, err
+}
+
+// spreadFirstPoll is the first look of this process at a settled object with
+// nothing new to act on (after a start): its poll is spread over the poll
+// interval, so that a restart is no burst of requests to Codat.
+func (r *Reconciler) spreadFirstPoll(obj *codatv1.CodatConnection, byEvent bool) (time.Duration, bool) {
+	if _, seen := r.seen.LoadOrStore(nameOf(obj), struct{}{}); seen || byEvent {
+		return 0, false
+	}
+	if !settled(obj) || !obj.DeletionTimestamp.IsZero() || !meta.IsStatusConditionTrue(obj.Status.Conditions, codatv1.ConditionSynced) {
+		return 0, false
+	}
+	if paused, _ := pausedBy(obj); paused {
+		return 0, false
+	}
+	ready := readiness{status: metav1.ConditionFalse}
+	if meta.IsStatusConditionTrue(obj.Status.Conditions, codatv1.ConditionReady) {
+		ready.status = metav1.ConditionTrue
+	}
+	return rand.N(r.pollInterval(obj, ready)) + 1, true //nolint:gosec // spreads polls; it guards nothing
 }
 
 // pausedBy reads the paused annotation. "true" pauses, "false" or no
@@ -206,4 +242,11 @@ func unchangedSinceStall(obj *codatv1.CodatConnection, codat session) error {
 func (r *Reconciler) forget(name types.NamespacedName) {
 	r.backoff.Forget(name)
 	r.notBefore.Delete(name)
+	r.seen.Delete(name)
+	if r.Budget != nil {
+		r.Budget.Forget(name.String())
+	}
+	if r.queue != nil {
+		r.queue.forget(name)
+	}
 }

@@ -32,6 +32,8 @@ type session struct {
 	credentials string
 	// inputs identifies what the pass's requests are made with; see stalledInputs.
 	inputs string
+	// key is the API key's fingerprint: whose quota the requests spend.
+	key string
 }
 
 // connect resolves the object's credentials and binds Codat's API to them.
@@ -44,6 +46,7 @@ func (r *Reconciler) connect(ctx context.Context, obj *codatv1.CodatConnection) 
 		Company:     r.Codat.Connect(key, obj.Spec.CompanyID),
 		credentials: r.credentialsSource(obj),
 		inputs:      r.stalledInputs(ctx, obj, key),
+		key:         key.Fingerprint(),
 	}, nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+	"github.com/codat-operator/codat-operator/internal/budget"
 	"github.com/codat-operator/codat-operator/internal/codatapi"
 	"github.com/codat-operator/codat-operator/internal/codatclient"
 )
@@ -629,5 +630,83 @@ func TestRequeueIntervals(t *testing.T) {
 	}
 	if got := r.pollInterval(waitingSince(0), ready(codatv1.ReasonLinked, "")); got < 10*time.Minute || got > 11*time.Minute {
 		t.Errorf("settled: poll in %s, want the poll interval plus jitter", got)
+	}
+}
+
+// The first look after a start at a settled object with nothing new spreads its poll over the poll
+// interval instead of calling Codat: a restart is no burst.
+func TestFirstLookAfterAStartSpreadsThePoll(t *testing.T) {
+	settledObj := object("settled", managing(connA, "Linked"), func(o *codatv1.CodatConnection) {
+		for _, c := range []metav1.Condition{
+			{Type: codatv1.ConditionReady, Status: metav1.ConditionTrue, Reason: codatv1.ReasonLinked},
+			{Type: codatv1.ConditionReconciling, Status: metav1.ConditionFalse, Reason: codatv1.ReasonLinked},
+			{Type: codatv1.ConditionStalled, Status: metav1.ConditionFalse, Reason: codatv1.ReasonLinked},
+			{Type: codatv1.ConditionSynced, Status: metav1.ConditionTrue, Reason: codatv1.ReasonSynced},
+		} {
+			c.ObservedGeneration = o.Generation
+			meta.SetStatusCondition(&o.Status.Conditions, c)
+		}
+	})
+	w := newWorld(t, newFakeCodat(conn(connA, "gbol", codatapi.StatusLinked, testNow)), settledObj)
+	res, _ := w.reconcile("settled")
+	if len(w.codat.calls) != 0 || res.RequeueAfter <= 0 || res.RequeueAfter > 11*time.Minute {
+		t.Fatalf("first look: calls %v, requeue after %s; want none, within the poll interval", w.codat.calls, res.RequeueAfter)
+	}
+	if _, _ = w.reconcile("settled"); len(w.codat.calls) != 1 {
+		t.Fatalf("second look: calls %v, want the poll", w.codat.calls)
+	}
+	// A changed spec is looked at at once.
+	changed := settledObj.DeepCopy()
+	changed.Name, changed.Generation = "changed", 2
+	w = newWorld(t, newFakeCodat(conn(connA, "gbol", codatapi.StatusLinked, testNow)), changed)
+	if _, _ = w.reconcile("changed"); len(w.codat.calls) != 1 {
+		t.Fatalf("a changed object: calls %v, want the read at once", w.codat.calls)
+	}
+}
+
+// With the quota nearly used up only writes go out: a poll waits for the reset and says so; a
+// create still goes. A tight budget stretches polls, and the object says so.
+func TestBudgetDecisions(t *testing.T) {
+	reset := testNow.Add(3 * time.Hour)
+	fingerprint := codatclient.APIKey(testKey).Fingerprint()
+	linked := conn(connA, "gbol", codatapi.StatusLinked, testNow)
+
+	low := budget.New(budget.Options{Share: 0.5, Floor: 0.1, Now: func() time.Time { return testNow }})
+	low.Observe(fingerprint, 1000, 50, reset)
+	w := newWorld(t, newFakeCodat(linked), object("polled", managing(connA, "Linked"), readyTrue), object("new"))
+	w.r.Budget = low
+	res, obj := w.reconcile("polled")
+	if len(w.codat.calls) != 0 {
+		t.Fatalf("below the floor a poll called %v", w.codat.calls)
+	}
+	if c := meta.FindStatusCondition(obj.Status.Conditions, codatv1.ConditionSynced); c == nil || c.Reason != codatv1.ReasonQuotaLow || c.Status != metav1.ConditionFalse {
+		t.Fatalf("Synced %+v, want False/QuotaLow", c)
+	}
+	if res.RequeueAfter < 3*time.Hour {
+		t.Fatalf("the held-back poll comes back after %s, before the reset", res.RequeueAfter)
+	}
+	if ready := meta.FindStatusCondition(obj.Status.Conditions, codatv1.ConditionReady); ready.Status != metav1.ConditionTrue {
+		t.Fatalf("Ready=%s while polls wait", ready.Status)
+	}
+	if _, _ = w.reconcile("new"); len(w.codat.calls) != 1 || w.codat.calls[0] != "create gbol" {
+		t.Fatalf("below the floor the create was not sent: %v", w.codat.calls)
+	}
+
+	tight := budget.New(budget.Options{Share: 0.5, Floor: 0.1, Now: func() time.Time { return testNow }})
+	tight.Observe(fingerprint, 1000, 990, reset) // 490 left of the share for 3 hours
+	for i := range 1000 {
+		tight.Track(fmt.Sprint("other-", i), fingerprint, budget.Settled, 10*time.Minute)
+	}
+	w = newWorld(t, newFakeCodat(linked), object("stretched", managing(connA, "Linked"), readyTrue))
+	w.r.Budget = tight
+	res, obj = w.reconcile("stretched")
+	if len(w.codat.calls) != 1 {
+		t.Fatalf("calls %v, want the poll", w.codat.calls)
+	}
+	if c := meta.FindStatusCondition(obj.Status.Conditions, codatv1.ConditionSynced); c.Reason != codatv1.ReasonPollsStretched || c.Status != metav1.ConditionTrue {
+		t.Fatalf("Synced %+v, want True/PollsStretched", c)
+	}
+	if res.RequeueAfter <= 11*time.Minute {
+		t.Fatalf("next poll after %s: not stretched", res.RequeueAfter)
 	}
 }

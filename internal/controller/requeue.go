@@ -3,14 +3,21 @@ package controller
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+	"github.com/codat-operator/codat-operator/internal/budget"
 	"github.com/codat-operator/codat-operator/internal/codatclient"
 )
 
@@ -106,4 +113,57 @@ func (r *Reconciler) quotaExhausted(obj *codatv1.CodatConnection) error {
 		return nil
 	}
 	return &retryError{reason: codatv1.ReasonRateLimited, message: quotaMessage, after: wait, working: !settled(obj)}
+}
+
+// planPoll says when to look at a realized connection again: its poll
+// interval, stretched when the budget of its API key's quota is tight. The
+// object counts towards its key's load from now on.
+func (r *Reconciler) planPoll(obj *codatv1.CodatConnection, res result) (time.Duration, budget.Mode) {
+	interval := r.pollInterval(obj, res.ready)
+	if r.Budget == nil || res.key == "" {
+		return interval, budget.Normal
+	}
+	class := budget.Waiting
+	if res.ready.status == metav1.ConditionTrue {
+		class = budget.Settled
+	}
+	r.Budget.Track(nameOf(obj).String(), res.key, class, interval)
+	return r.Budget.Interval(res.key, class, interval)
+}
+
+// quotaLowMessage is what objects say while only writes go out.
+const quotaLowMessage = "Codat's daily quota is nearly used up, or the operator's share of it is (--codat-quota-share, --codat-quota-floor): only the changes you ask for are sent until the quota resets; polls wait"
+
+// pollAllowed holds back a routine poll while the budget lets only writes
+// out; the poll comes back after the quota's reset, spread over the poll
+// interval so that the reset is no burst.
+func (r *Reconciler) pollAllowed(obj *codatv1.CodatConnection, codat session) error {
+	if r.Budget == nil || !settled(obj) {
+		return nil
+	}
+	plan := r.Budget.PlanFor(codat.key)
+	if plan.Mode != budget.WritesOnly {
+		return nil
+	}
+	wait := max(plan.Reset.Sub(r.Now()), 0) + rand.N(r.Intervals.Settled) //nolint:gosec // spreads polls; it guards nothing
+	return &retryError{reason: codatv1.ReasonQuotaLow, message: quotaLowMessage, after: wait}
+}
+
+// replan hears of a key's budget plan changing: when polls may come sooner,
+// the key's objects waiting on a stretched schedule are brought back within
+// the new interval, spread out. (A tighter plan takes effect at each
+// object's next poll; the queue keeps the earlier of two times.)
+func (r *Reconciler) replan(key string, p budget.Plan) {
+	if r.queue == nil || p.Mode == budget.WritesOnly {
+		return
+	}
+	spread := time.Duration(float64(r.Intervals.Settled) * math.Min(p.Factor[budget.Settled], 1e6))
+	if !p.Reset.IsZero() {
+		spread = min(spread, max(time.Until(p.Reset), r.Intervals.Settled))
+	}
+	for _, name := range r.Budget.Objects(key) {
+		ns, n, _ := strings.Cut(name, "/")
+		req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: n}}
+		r.queue.AddWithOpts(priorityqueue.AddOpts{After: rand.N(spread) + 1, Priority: ptr.To(priorityPoll)}, req) //nolint:gosec // spreads polls; it guards nothing
+	}
 }

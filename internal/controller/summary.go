@@ -5,15 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+	"github.com/codat-operator/codat-operator/internal/budget"
 )
 
 // result is what a pass that was not stopped by an error concluded.
@@ -25,7 +28,23 @@ type result struct {
 	// paused by the annotation (its value when it is not a boolean).
 	paused      bool
 	pausedValue string
+	// key is the fingerprint of the API key the pass used: whose quota the
+	// next poll spends.
+	key string
+	// poll is when to look again (set by summarize).
+	poll time.Duration
 }
+
+// Priorities in the work queue: what the user asked for goes before news from
+// Codat's webhooks, which goes before polls; the initial list after a start
+// comes last (controller-runtime's LowPriority).
+const (
+	priorityWork = 0
+	priorityPoll = -10
+)
+
+// stretchedMessage is what objects say while their polls are stretched.
+const stretchedMessage = "The operator's last requests to Codat succeeded. Polls of this connection are stretched to keep the operator within its share of Codat's daily quota (--codat-quota-share)"
 
 // summarize is the one place where a pass's conclusion becomes what users
 // see: the conditions, a Warning event per new failure reason, the status
@@ -40,7 +59,12 @@ func (r *Reconciler) summarize(ctx context.Context, obj *codatv1.CodatConnection
 	case res.released && err == nil:
 		r.forget(name)
 		return reconcile.Result{}, nil
-	case errors.As(err, &stalled), errors.As(err, &retrying), err == nil:
+	case res.paused, errors.As(err, &stalled):
+		// No polls: nothing to count against the quota.
+		if r.Budget != nil {
+			r.Budget.Forget(name.String())
+		}
+	case errors.As(err, &retrying), err == nil:
 	default:
 		// The API server failed us (a Secret or metadata write): retried like
 		// a transient failure, and logged.
@@ -62,8 +86,14 @@ func (r *Reconciler) summarize(ctx context.Context, obj *codatv1.CodatConnection
 		keepReady(obj, retrying.reason, retrying.message)
 		setConditions(obj, "", retrying.reason, retrying.message, conditionStates{reconciling: retrying.working})
 	default:
-		setConditions(obj, res.ready.status, res.ready.reason, res.ready.message, conditionStates{synced: true})
+		states := conditionStates{synced: true}
+		poll, mode := r.planPoll(obj, res)
+		if mode == budget.Stretched {
+			states.syncedReason, states.syncedMessage = codatv1.ReasonPollsStretched, stretchedMessage
+		}
+		setConditions(obj, res.ready.status, res.ready.reason, res.ready.message, states)
 		obj.Status.StalledInputs = ""
+		res.poll = poll
 	}
 	if !res.paused {
 		obj.Status.ObservedGeneration = obj.Generation
@@ -85,22 +115,30 @@ func (r *Reconciler) summarize(ctx context.Context, obj *codatv1.CodatConnection
 	// A failure is shown in the conditions and retried by RequeueAfter; it is
 	// not returned to controller-runtime, which would retry on its own schedule.
 	switch {
-	case retrying != nil && retrying.after > 0:
-		return reconcile.Result{RequeueAfter: retrying.after}, nil
 	case retrying != nil:
-		return reconcile.Result{RequeueAfter: r.backoff.When(name)}, nil //nolint:nilerr // see above
+		priority := priorityWork
+		if !retrying.working {
+			priority = priorityPoll
+		}
+		after := retrying.after
+		if after <= 0 {
+			after = r.backoff.When(name)
+		}
+		return reconcile.Result{RequeueAfter: after, Priority: ptr.To(priority)}, nil
 	case stalled != nil, res.paused:
 		r.backoff.Forget(name)
 		return reconcile.Result{}, nil //nolint:nilerr // see above
 	default:
 		r.backoff.Forget(name)
-		return reconcile.Result{RequeueAfter: r.pollInterval(obj, res.ready)}, nil
+		return reconcile.Result{RequeueAfter: res.poll, Priority: ptr.To(priorityPoll)}, nil
 	}
 }
 
-// conditionStates are the kstatus conditions besides Ready.
+// conditionStates are the kstatus conditions besides Ready, and Synced.
 type conditionStates struct {
 	reconciling, stalled, synced bool
+	// syncedReason and syncedMessage replace Synced's usual ones when it is True.
+	syncedReason, syncedMessage string
 }
 
 // setConditions writes Ready (unless readyStatus is empty: keep it), and
@@ -135,8 +173,12 @@ func setConditions(obj *codatv1.CodatConnection, readyStatus metav1.ConditionSta
 	set(codatv1.ConditionReconciling, s.reconciling, pick(s.reconciling), message)
 	set(codatv1.ConditionStalled, s.stalled, pick(s.stalled), message)
 	if s.synced {
+		reason, message := codatv1.ReasonSynced, "The operator's last requests to Codat succeeded"
+		if s.syncedReason != "" {
+			reason, message = s.syncedReason, s.syncedMessage
+		}
 		meta.SetStatusCondition(conds, metav1.Condition{Type: codatv1.ConditionSynced, Status: metav1.ConditionTrue,
-			Reason: codatv1.ReasonSynced, Message: "The operator's last requests to Codat succeeded", ObservedGeneration: gen})
+			Reason: reason, Message: message, ObservedGeneration: gen})
 	} else {
 		meta.SetStatusCondition(conds, metav1.Condition{Type: codatv1.ConditionSynced, Status: metav1.ConditionFalse,
 			Reason: reason, Message: message, ObservedGeneration: gen})

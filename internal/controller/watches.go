@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -40,6 +41,18 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager, opts controller.Optio
 		return err
 	}
 
+	if r.Budget != nil {
+		r.Budget.Subscribe(r.replan)
+	}
+	if opts.NewQueue == nil {
+		opts.NewQueue = func(name string, rl workqueue.TypedRateLimiter[reconcile.Request]) workqueue.TypedRateLimitingInterface[reconcile.Request] {
+			r.queue = newFairQueue(priorityqueue.New(name, func(o *priorityqueue.Opts[reconcile.Request]) {
+				o.RateLimiter = rl
+				o.Log = mgr.GetLogger().WithValues("controller", name)
+			}), lookUpInCache(mgr.GetClient()))
+			return r.queue
+		}
+	}
 	if opts.RateLimiter == nil {
 		// Errors returned to controller-runtime (failed status writes) back
 		// off like Codat failures do, not from its 5ms default.

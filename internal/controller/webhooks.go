@@ -133,14 +133,17 @@ func (w *Webhooks) quotaExhausted() time.Duration {
 // safetyNet says whether polling is only the safety net: the receiver is configured and healthy.
 func (w *Webhooks) safetyNet() bool { return w != nil && w.Healthy != nil && w.Healthy() }
 
-// reconciling records the latency from an event to the reconcile it caused.
-func (w *Webhooks) reconciling(name types.NamespacedName) {
+// reconciling records the latency from an event to the reconcile it caused,
+// and says whether an event caused it.
+func (w *Webhooks) reconciling(name types.NamespacedName) bool {
 	if w == nil {
-		return
+		return false
 	}
-	if t, ok := w.received.LoadAndDelete(name); ok {
+	t, ok := w.received.LoadAndDelete(name)
+	if ok {
 		w.Metrics.ObserveLatency(w.now().Sub(t.(time.Time)))
 	}
+	return ok
 }
 
 func (w *Webhooks) enqueue(name types.NamespacedName, received time.Time) {

@@ -87,7 +87,7 @@ func run(m *testing.M) (int, error) {
 	simURL = server.URL
 	defer server.Close()
 	codatClient, err = codatclient.New(codatclient.Options{
-		BaseURL: server.URL, Timeout: 5 * time.Second, RequestsPerSecond: 500, Burst: 100,
+		BaseURL: server.URL, Timeout: 5 * time.Second, RequestsPerSecond: 14, Burst: 100, // the per-IP ceiling
 	})
 	if err != nil {
 		return 1, err

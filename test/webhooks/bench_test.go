@@ -15,6 +15,7 @@ import (
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
 	"github.com/codat-operator/codat-operator/internal/codatapi"
 	"github.com/codat-operator/codat-operator/internal/controller"
+	"github.com/codat-operator/codat-operator/test/rig"
 )
 
 // BenchmarkAuthorizationToReady measures, over 100 connections, the time from the business
@@ -26,8 +27,8 @@ func BenchmarkAuthorizationToReady(b *testing.B) {
 		noSecrets bool
 	}{{"webhooks", false}, {"polling-only", true}} {
 		b.Run(mode.name, func(b *testing.B) {
-			r := newRig(b, rigOptions{intervals: controller.DefaultIntervals, noSigningSecret: mode.noSecrets})
-			latencies := r.linkAll(b, 100)
+			r := rig.New(b, env, k8s, rig.Options{Webhooks: true, Intervals: controller.DefaultIntervals, NoSigningSecret: mode.noSecrets})
+			latencies := linkAll(b, r, 100)
 			slices.Sort(latencies)
 			b.ReportMetric(float64(latencies[len(latencies)/2].Milliseconds()), "p50-ms")
 			b.ReportMetric(float64(latencies[len(latencies)*99/100].Milliseconds()), "p99-ms")
@@ -37,15 +38,15 @@ func BenchmarkAuthorizationToReady(b *testing.B) {
 
 // linkAll creates n objects, waits until they wait for the business, links them all and returns
 // how long each took to show Ready after its link.
-func (r *rig) linkAll(b *testing.B, n int) []time.Duration {
+func linkAll(b *testing.B, r *rig.Rig, n int) []time.Duration {
 	b.Helper()
 	for i := range n {
-		r.create(fmt.Sprintf("bench-%03d", i))
+		r.Create(fmt.Sprintf("bench-%03d", i))
 	}
 	ids := map[string]string{}
-	r.waitFor("bench-000", "all awaiting", 5*time.Minute, func(*codatv1.CodatConnection) bool {
+	r.WaitFor("bench-000", "all awaiting", 5*time.Minute, func(*codatv1.CodatConnection) bool {
 		var list codatv1.CodatConnectionList
-		if err := k8s.List(context.Background(), &list, client.InNamespace(r.ns)); err != nil {
+		if err := k8s.List(context.Background(), &list, client.InNamespace(r.NS)); err != nil {
 			b.Fatal(err)
 		}
 		for _, o := range list.Items {
@@ -60,7 +61,7 @@ func (r *rig) linkAll(b *testing.B, n int) []time.Duration {
 	if err != nil {
 		b.Fatal(err)
 	}
-	watcher, err := w.Watch(context.Background(), &codatv1.CodatConnectionList{}, client.InNamespace(r.ns))
+	watcher, err := w.Watch(context.Background(), &codatv1.CodatConnectionList{}, client.InNamespace(r.NS))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -73,7 +74,7 @@ func (r *rig) linkAll(b *testing.B, n int) []time.Duration {
 			mu.Lock()
 			linkedAt[name] = time.Now()
 			mu.Unlock()
-			if err := r.sim.Link(r.company, id); err != nil {
+			if err := r.Sim.Link(r.Company, id); err != nil {
 				b.Error(err)
 			}
 			time.Sleep(10 * time.Millisecond) // businesses authorize one at a time
@@ -121,13 +122,13 @@ func BenchmarkIdleCallsPerDay(b *testing.B) {
 		noSecrets bool
 	}{{"webhooks", false}, {"polling-only", true}} {
 		b.Run(mode.name, func(b *testing.B) {
-			r := newRig(b, rigOptions{intervals: scaled, noSigningSecret: mode.noSecrets})
+			r := rig.New(b, env, k8s, rig.Options{Webhooks: true, Intervals: scaled, NoSigningSecret: mode.noSecrets})
 			for i := range n {
-				r.create(fmt.Sprintf("idle-%02d", i))
+				r.Create(fmt.Sprintf("idle-%02d", i))
 			}
 			var list codatv1.CodatConnectionList
-			r.waitFor("idle-00", "all created", 2*time.Minute, func(*codatv1.CodatConnection) bool {
-				_ = k8s.List(context.Background(), &list, client.InNamespace(r.ns))
+			r.WaitFor("idle-00", "all created", 2*time.Minute, func(*codatv1.CodatConnection) bool {
+				_ = k8s.List(context.Background(), &list, client.InNamespace(r.NS))
 				for _, o := range list.Items {
 					if o.Status.ConnectionID == "" {
 						return false
@@ -136,16 +137,16 @@ func BenchmarkIdleCallsPerDay(b *testing.B) {
 				return len(list.Items) == n
 			})
 			for _, o := range list.Items {
-				if err := r.sim.Link(r.company, o.Status.ConnectionID); err != nil {
+				if err := r.Sim.Link(r.Company, o.Status.ConnectionID); err != nil {
 					b.Fatal(err)
 				}
 			}
 			time.Sleep(5 * time.Second) // settle: the links are seen
-			before := r.calls(codatapi.OpGetConnection)
+			before := r.Calls(codatapi.OpGetConnection)
 			b.ResetTimer()
 			time.Sleep(window)
 			b.StopTimer()
-			calls := float64(r.calls(codatapi.OpGetConnection) - before)
+			calls := float64(r.Calls(codatapi.OpGetConnection) - before)
 			perDay := calls / n * float64(24*time.Hour) / float64(window*scale)
 			b.ReportMetric(perDay, "calls/connection/day")
 		})

@@ -36,6 +36,7 @@ import (
 	"github.com/codat-operator/codat-operator/internal/codatsim"
 	"github.com/codat-operator/codat-operator/internal/controller"
 	"github.com/codat-operator/codat-operator/internal/webhook"
+	"github.com/codat-operator/codat-operator/test/rig"
 )
 
 // slow makes every poll an hour away: only webhooks can bring news within a test.
@@ -45,22 +46,22 @@ var slow = controller.Intervals{PendingAuth: time.Hour, Settled: time.Hour, Safe
 // with one read of Codat.
 func TestAuthorizationTurnsReadyThroughTheWebhook(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, rigOptions{intervals: slow})
-	obj := r.awaiting("acme")
-	r.delivered(codatapi.EventConnectionCreated, 10*time.Second)
-	if err := r.sim.Link(r.company, obj.Status.ConnectionID); err != nil {
+	r := rig.New(t, env, k8s, rig.Options{Webhooks: true, Intervals: slow})
+	obj := r.Awaiting("acme")
+	r.Delivered(codatapi.EventConnectionCreated, 10*time.Second)
+	if err := r.Sim.Link(r.Company, obj.Status.ConnectionID); err != nil {
 		t.Fatal(err)
 	}
-	r.waitReady("acme", codatv1.ReasonLinked, 10*time.Second)
+	r.WaitReady("acme", codatv1.ReasonLinked, 10*time.Second)
 	// The create, then one read on connection.connected. connection.created said what the object
 	// already showed (PendingAuth): no read.
-	if n, gets := r.calls(""), r.calls(codatapi.OpGetConnection); n != 2 || gets != 1 {
+	if n, gets := r.Calls(""), r.Calls(codatapi.OpGetConnection); n != 2 || gets != 1 {
 		t.Fatalf("%d Codat calls (%d reads) for a create and a link, want 2 (1 read)", n, gets)
 	}
-	if got := r.metric(webhook.MetricEventsTotal, map[string]string{"type": codatapi.EventConnectionConnected, "result": "accepted"}); got != 1 {
+	if got := r.Metric(webhook.MetricEventsTotal, map[string]string{"type": codatapi.EventConnectionConnected, "result": "accepted"}); got != 1 {
 		t.Errorf("connection.connected accepted %v times, want 1", got)
 	}
-	if got := r.metric(webhook.MetricEventToReconcile, nil); got < 1 {
+	if got := r.Metric(webhook.MetricEventToReconcile, nil); got < 1 {
 		t.Errorf("no event-to-reconcile latency recorded")
 	}
 }
@@ -112,32 +113,32 @@ func send(t *testing.T, req *http.Request) int {
 // enqueueing anything or calling Codat; one event delivered five times costs one read at most.
 func TestBadDeliveriesAreRejected(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, rigOptions{intervals: slow})
-	obj := r.awaiting("target")
-	r.delivered(codatapi.EventConnectionCreated, 10*time.Second)
-	r.sim.RemoveConsumer(r.consumer.ID) // from here on, only the test's own deliveries
-	if err := r.sim.Link(r.company, obj.Status.ConnectionID); err != nil {
+	r := rig.New(t, env, k8s, rig.Options{Webhooks: true, Intervals: slow})
+	obj := r.Awaiting("target")
+	r.Delivered(codatapi.EventConnectionCreated, 10*time.Second)
+	r.Sim.RemoveConsumer(r.Consumer.ID) // from here on, only the test's own deliveries
+	if err := r.Sim.Link(r.Company, obj.Status.ConnectionID); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := r.sim.Connection(r.company, obj.Status.ConnectionID)
+	conn, err := r.Sim.Connection(r.Company, obj.Status.ConnectionID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := connectionEvent(t, "evt-1", codatapi.EventConnectionConnected, r.company, conn)
-	before, calls := r.get("target").ResourceVersion, r.calls("")
+	body := connectionEvent(t, "evt-1", codatapi.EventConnectionConnected, r.Company, conn)
+	before, calls := r.Get("target").ResourceVersion, r.Calls("")
 
-	forged := signed(t, r.receiver, secretB, "evt-1", time.Now(), body)
-	unsigned := signed(t, r.receiver, secretA, "evt-1", time.Now(), body)
+	forged := signed(t, r.Receiver, rig.SecretB, "evt-1", time.Now(), body)
+	unsigned := signed(t, r.Receiver, rig.SecretA, "evt-1", time.Now(), body)
 	unsigned.Header.Del("webhook-signature")
-	stale := signed(t, r.receiver, secretA, "evt-1", time.Now().Add(-10*time.Minute), body)
-	tampered := signed(t, r.receiver, secretA, "evt-1", time.Now(), body)
+	stale := signed(t, r.Receiver, rig.SecretA, "evt-1", time.Now().Add(-10*time.Minute), body)
+	tampered := signed(t, r.Receiver, rig.SecretA, "evt-1", time.Now(), body)
 	tampered.Body = http.NoBody
-	huge := signed(t, r.receiver, secretA, "evt-1", time.Now(), bytes.Repeat([]byte(" "), webhook.MaxBody+1))
-	get := signed(t, r.receiver, secretA, "evt-1", time.Now(), body)
+	huge := signed(t, r.Receiver, rig.SecretA, "evt-1", time.Now(), bytes.Repeat([]byte(" "), webhook.MaxBody+1))
+	get := signed(t, r.Receiver, rig.SecretA, "evt-1", time.Now(), body)
 	get.Method = http.MethodGet
-	text := signed(t, r.receiver, secretA, "evt-1", time.Now(), body)
+	text := signed(t, r.Receiver, rig.SecretA, "evt-1", time.Now(), body)
 	text.Header.Set("Content-Type", "text/plain")
-	notAnEvent := signed(t, r.receiver, secretA, "evt-2", time.Now(), []byte(`{"id":"evt-2","eventType":"connection.connected","payload":{}}`))
+	notAnEvent := signed(t, r.Receiver, rig.SecretA, "evt-2", time.Now(), []byte(`{"id":"evt-2","eventType":"connection.connected","payload":{}}`))
 	for name, tc := range map[string]struct {
 		req  *http.Request
 		want int
@@ -156,10 +157,10 @@ func TestBadDeliveriesAreRejected(t *testing.T) {
 		}
 	}
 	time.Sleep(time.Second) // a window for a reconcile that must not happen
-	if n := r.calls("") - calls; n != 0 {
+	if n := r.Calls("") - calls; n != 0 {
 		t.Fatalf("rejected deliveries caused %d Codat calls", n)
 	}
-	if after := r.get("target").ResourceVersion; after != before {
+	if after := r.Get("target").ResourceVersion; after != before {
 		t.Fatalf("rejected deliveries changed the object")
 	}
 
@@ -167,7 +168,7 @@ func TestBadDeliveriesAreRejected(t *testing.T) {
 	var wg sync.WaitGroup
 	codes := make(chan int, 5)
 	for range 5 {
-		wg.Go(func() { codes <- send(t, signed(t, r.receiver, secretA, "evt-1", time.Now(), body)) })
+		wg.Go(func() { codes <- send(t, signed(t, r.Receiver, rig.SecretA, "evt-1", time.Now(), body)) })
 	}
 	wg.Wait()
 	close(codes)
@@ -176,18 +177,18 @@ func TestBadDeliveriesAreRejected(t *testing.T) {
 			t.Errorf("a copy of a valid event answered %d, want 200", code)
 		}
 	}
-	r.waitReady("target", codatv1.ReasonLinked, 10*time.Second)
+	r.WaitReady("target", codatv1.ReasonLinked, 10*time.Second)
 	time.Sleep(time.Second)
-	if n := r.calls(codatapi.OpGetConnection); n != 1 {
+	if n := r.Calls(codatapi.OpGetConnection); n != 1 {
 		t.Fatalf("one event delivered five times caused %d reads, want 1", n)
 	}
 
 	// A valid event about no object is acknowledged.
-	stranger := connectionEvent(t, "evt-3", codatapi.EventConnectionConnected, r.company, codatsim.Connection{ID: "00000000-0000-4000-8000-000000000000", Status: "Linked"})
-	if got := send(t, signed(t, r.receiver, secretA, "evt-3", time.Now(), stranger)); got != http.StatusOK {
+	stranger := connectionEvent(t, "evt-3", codatapi.EventConnectionConnected, r.Company, codatsim.Connection{ID: "00000000-0000-4000-8000-000000000000", Status: "Linked"})
+	if got := send(t, signed(t, r.Receiver, rig.SecretA, "evt-3", time.Now(), stranger)); got != http.StatusOK {
 		t.Errorf("a valid event about no object answered %d, want 200", got)
 	}
-	if got := r.metric(webhook.MetricEventsTotal, map[string]string{"type": codatapi.EventConnectionConnected, "result": "ignored"}); got < 1 {
+	if got := r.Metric(webhook.MetricEventsTotal, map[string]string{"type": codatapi.EventConnectionConnected, "result": "ignored"}); got < 1 {
 		t.Errorf("the event about no object was not counted as ignored")
 	}
 }
@@ -195,49 +196,49 @@ func TestBadDeliveriesAreRejected(t *testing.T) {
 // Events that arrive in the reverse order of the changes leave the object at Codat's latest state.
 func TestEventsOutOfOrderLandOnTheLatestState(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, rigOptions{intervals: slow})
-	obj := r.awaiting("reordered")
-	r.delivered(codatapi.EventConnectionCreated, 10*time.Second)
-	r.sim.RemoveConsumer(r.consumer.ID)
+	r := rig.New(t, env, k8s, rig.Options{Webhooks: true, Intervals: slow})
+	obj := r.Awaiting("reordered")
+	r.Delivered(codatapi.EventConnectionCreated, 10*time.Second)
+	r.Sim.RemoveConsumer(r.Consumer.ID)
 	id := obj.Status.ConnectionID
-	if err := r.sim.Link(r.company, id); err != nil {
+	if err := r.Sim.Link(r.Company, id); err != nil {
 		t.Fatal(err)
 	}
-	linked, _ := r.sim.Connection(r.company, id)
-	if err := r.sim.Deauthorize(r.company, id); err != nil {
+	linked, _ := r.Sim.Connection(r.Company, id)
+	if err := r.Sim.Deauthorize(r.Company, id); err != nil {
 		t.Fatal(err)
 	}
-	deauthorized, _ := r.sim.Connection(r.company, id)
+	deauthorized, _ := r.Sim.Connection(r.Company, id)
 
 	// The newer event first, then the older one.
 	for _, e := range []struct {
 		id, eventType string
 		conn          codatsim.Connection
 	}{{"evt-new", codatapi.EventConnectionDisconnected, deauthorized}, {"evt-old", codatapi.EventConnectionConnected, linked}} {
-		if got := send(t, signed(t, r.receiver, secretA, e.id, time.Now(), connectionEvent(t, e.id, e.eventType, r.company, e.conn))); got != http.StatusOK {
+		if got := send(t, signed(t, r.Receiver, rig.SecretA, e.id, time.Now(), connectionEvent(t, e.id, e.eventType, r.Company, e.conn))); got != http.StatusOK {
 			t.Fatalf("%s answered %d", e.id, got)
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	r.waitReady("reordered", codatv1.ReasonDeauthorized, 10*time.Second)
+	r.WaitReady("reordered", codatv1.ReasonDeauthorized, 10*time.Second)
 	time.Sleep(time.Second)
-	if got := r.get("reordered"); got.Status.ConnectionStatus != codatapi.StatusDeauthorized {
+	if got := r.Get("reordered"); got.Status.ConnectionStatus != codatapi.StatusDeauthorized {
 		t.Fatalf("after an older event the object shows %s, want Codat's latest, Deauthorized", got.Status.ConnectionStatus)
 	}
 
 	// The simulator's own deliveries, shuffled by delay, land on the latest state too.
-	if err := r.sim.SetFaults(codatsim.Faults{WebhookMaxDelay: 500 * time.Millisecond}); err != nil {
+	if err := r.Sim.SetFaults(codatsim.Faults{WebhookMaxDelay: 500 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.sim.AddConsumer(codatsim.Consumer{URL: r.receiver, Secret: secretA}); err != nil {
+	if _, err := r.Sim.AddConsumer(codatsim.Consumer{URL: r.Receiver, Secret: rig.SecretA}); err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {
-		_ = r.sim.Link(r.company, id)
-		_ = r.sim.Deauthorize(r.company, id)
+		_ = r.Sim.Link(r.Company, id)
+		_ = r.Sim.Deauthorize(r.Company, id)
 	}
-	_ = r.sim.Link(r.company, id)
-	r.waitReady("reordered", codatv1.ReasonLinked, 10*time.Second)
+	_ = r.Sim.Link(r.Company, id)
+	r.WaitReady("reordered", codatv1.ReasonLinked, 10*time.Second)
 }
 
 // With every webhook lost, the safety-net poll still finds the change.
@@ -245,17 +246,17 @@ func TestLostWebhooksAreCaughtByTheSafetyNet(t *testing.T) {
 	t.Parallel()
 	intervals := slow
 	intervals.SafetyNet = 2 * time.Second
-	r := newRig(t, rigOptions{intervals: intervals})
-	obj := r.awaiting("dropped")
-	if err := r.sim.SetFaults(codatsim.Faults{WebhookDropRate: 1}); err != nil {
+	r := rig.New(t, env, k8s, rig.Options{Webhooks: true, Intervals: intervals})
+	obj := r.Awaiting("dropped")
+	if err := r.Sim.SetFaults(codatsim.Faults{WebhookDropRate: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.sim.Link(r.company, obj.Status.ConnectionID); err != nil {
+	if err := r.Sim.Link(r.Company, obj.Status.ConnectionID); err != nil {
 		t.Fatal(err)
 	}
-	r.waitReady("dropped", codatv1.ReasonLinked, 20*time.Second)
+	r.WaitReady("dropped", codatv1.ReasonLinked, 20*time.Second)
 	dropped := 0
-	for _, d := range r.sim.Deliveries() {
+	for _, d := range r.Sim.Deliveries() {
 		if d.Fault == "dropped" {
 			dropped++
 		}
@@ -272,53 +273,53 @@ func TestUnhealthyReceiverFallsBackToPolling(t *testing.T) {
 	t.Parallel()
 	intervals := slow
 	intervals.PendingAuth, intervals.Settled = time.Second, 2*time.Second
-	r := newRig(t, rigOptions{intervals: intervals, noSigningSecret: true})
-	obj := r.awaiting("unheard")
-	if got := r.metric(webhook.MetricReceiverHealthy, nil); got != 0 {
+	r := rig.New(t, env, k8s, rig.Options{Webhooks: true, Intervals: intervals, NoSigningSecret: true})
+	obj := r.Awaiting("unheard")
+	if got := r.Metric(webhook.MetricReceiverHealthy, nil); got != 0 {
 		t.Fatalf("%s = %v without a signing secret, want 0", webhook.MetricReceiverHealthy, got)
 	}
-	if err := r.sim.Link(r.company, obj.Status.ConnectionID); err != nil {
+	if err := r.Sim.Link(r.Company, obj.Status.ConnectionID); err != nil {
 		t.Fatal(err)
 	}
-	r.waitReady("unheard", codatv1.ReasonLinked, 15*time.Second)
-	for _, d := range r.sim.Deliveries() {
+	r.WaitReady("unheard", codatv1.ReasonLinked, 15*time.Second)
+	for _, d := range r.Sim.Deliveries() {
 		if d.EventType == codatapi.EventConnectionConnected && d.StatusCode != http.StatusServiceUnavailable {
 			t.Fatalf("a delivery without signing secrets answered %d, want 503 (Codat retries)", d.StatusCode)
 		}
 	}
 
-	r.setSigningSecrets(map[string]string{"current": secretA})
-	r.waitFor("unheard", "a healthy receiver", 15*time.Second, func(*codatv1.CodatConnection) bool {
-		return r.metric(webhook.MetricReceiverHealthy, nil) == 1
+	r.SetSigningSecrets(map[string]string{"current": rig.SecretA})
+	r.WaitFor("unheard", "a healthy receiver", 15*time.Second, func(*codatv1.CodatConnection) bool {
+		return r.Metric(webhook.MetricReceiverHealthy, nil) == 1
 	})
 	// Healthy: the next poll is a safety-net interval (an hour) away...
-	r.sim.RemoveConsumer(r.consumer.ID)
-	r.setSigningSecrets(map[string]string{"current": secretA, "other": secretB}) // a change, to poll once more
-	calls := r.calls(codatapi.OpGetConnection)
+	r.Sim.RemoveConsumer(r.Consumer.ID)
+	r.SetSigningSecrets(map[string]string{"current": rig.SecretA, "other": rig.SecretB}) // a change, to poll once more
+	calls := r.Calls(codatapi.OpGetConnection)
 	time.Sleep(5 * time.Second)
-	if n := r.calls(codatapi.OpGetConnection) - calls; n > 1 {
+	if n := r.Calls(codatapi.OpGetConnection) - calls; n > 1 {
 		t.Fatalf("%d polls in 5s while the receiver is healthy, want at most 1", n)
 	}
 	// ...until the receiver stops being healthy: then within the normal interval.
-	if err := k8s.Delete(context.Background(), corev1Secret(r.ns, "codat-webhooks")); err != nil {
+	if err := k8s.Delete(context.Background(), rig.SecretNamed(r.NS, "codat-webhooks")); err != nil {
 		t.Fatal(err)
 	}
-	calls = r.calls(codatapi.OpGetConnection)
-	r.waitFor("unheard", "polled again", 20*time.Second, func(*codatv1.CodatConnection) bool {
-		return r.calls(codatapi.OpGetConnection) > calls+1 && r.metric(webhook.MetricReceiverHealthy, nil) == 0
+	calls = r.Calls(codatapi.OpGetConnection)
+	r.WaitFor("unheard", "polled again", 20*time.Second, func(*codatv1.CodatConnection) bool {
+		return r.Calls(codatapi.OpGetConnection) > calls+1 && r.Metric(webhook.MetricReceiverHealthy, nil) == 0
 	})
 }
 
 // connection.failed shows on the object with Codat's message, as a condition reason and an event.
 func TestFailedLinkShows(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, rigOptions{intervals: slow})
-	obj := r.awaiting("cancelled")
-	if err := r.sim.FailLink(r.company, obj.Status.ConnectionID, "User cancelled"); err != nil {
+	r := rig.New(t, env, k8s, rig.Options{Webhooks: true, Intervals: slow})
+	obj := r.Awaiting("cancelled")
+	if err := r.Sim.FailLink(r.Company, obj.Status.ConnectionID, "User cancelled"); err != nil {
 		t.Fatal(err)
 	}
-	r.delivered(codatapi.EventConnectionFailed, 10*time.Second)
-	obj = r.waitReady("cancelled", codatv1.ReasonLinkFailed, 10*time.Second)
+	r.Delivered(codatapi.EventConnectionFailed, 10*time.Second)
+	obj = r.WaitReady("cancelled", codatv1.ReasonLinkFailed, 10*time.Second)
 	ready := meta.FindStatusCondition(obj.Status.Conditions, codatv1.ConditionReady)
 	for _, want := range []string{"User cancelled", "403", "status.linkUrl"} {
 		if !strings.Contains(ready.Message, want) {
@@ -328,24 +329,24 @@ func TestFailedLinkShows(t *testing.T) {
 	if c := meta.FindStatusCondition(obj.Status.Conditions, codatv1.ConditionStalled); c.Status != metav1.ConditionFalse {
 		t.Errorf("Stalled=%s: a cancelled link waits for the business, nobody else", c.Status)
 	}
-	note := r.waitEvent("cancelled", codatv1.ReasonLinkFailed)
+	note := waitEvent(t, r, "cancelled", codatv1.ReasonLinkFailed)
 	if !strings.Contains(note, "User cancelled") {
 		t.Errorf("the LinkFailed event says %q", note)
 	}
 	// The business tries again and succeeds.
-	if err := r.sim.Link(r.company, obj.Status.ConnectionID); err != nil {
+	if err := r.Sim.Link(r.Company, obj.Status.ConnectionID); err != nil {
 		t.Fatal(err)
 	}
-	r.waitReady("cancelled", codatv1.ReasonLinked, 10*time.Second)
+	r.WaitReady("cancelled", codatv1.ReasonLinked, 10*time.Second)
 }
 
-func (r *rig) waitEvent(name, reason string) string {
-	r.t.Helper()
+func waitEvent(t *testing.T, r *rig.Rig, name, reason string) string {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		var list eventsv1.EventList
-		if err := k8s.List(context.Background(), &list, client.InNamespace(r.ns)); err != nil {
-			r.t.Fatal(err)
+		if err := k8s.List(context.Background(), &list, client.InNamespace(r.NS)); err != nil {
+			t.Fatal(err)
 		}
 		for _, e := range list.Items {
 			if e.Regarding.Name == name && e.Reason == reason {
@@ -354,80 +355,80 @@ func (r *rig) waitEvent(name, reason string) string {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	r.t.Fatalf("no %s event for %s", reason, name)
+	t.Fatalf("no %s event for %s", reason, name)
 	return ""
 }
 
 // client.rateLimit.reached stops every Codat call until the quota's expiry; .reset resumes at once.
 func TestRateLimitEventsGateCodatCalls(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, rigOptions{intervals: controller.Intervals{PendingAuth: time.Second, Settled: time.Second, SafetyNet: time.Second,
+	r := rig.New(t, env, k8s, rig.Options{Webhooks: true, Intervals: controller.Intervals{PendingAuth: time.Second, Settled: time.Second, SafetyNet: time.Second,
 		BackoffBase: time.Second, BackoffMax: 2 * time.Second}})
-	r.awaiting("metered")
+	r.Awaiting("metered")
 	// A quota whose window ends in 3 seconds, reported used up.
-	if err := r.sim.SetFaults(codatsim.Faults{Quota: 1000, QuotaWindow: 3 * time.Second}); err != nil {
+	if err := r.Sim.SetFaults(codatsim.Faults{Quota: 1000, QuotaWindow: 3 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if err := r.sim.SendRateLimitEvent(codatapi.EventRateLimitReached); err != nil {
+	if err := r.Sim.SendRateLimitEvent(codatapi.EventRateLimitReached); err != nil {
 		t.Fatal(err)
 	}
-	r.delivered(codatapi.EventRateLimitReached, 5*time.Second)
-	calls := r.calls("")
-	r.waitFor("metered", "RateLimited", 5*time.Second, func(o *codatv1.CodatConnection) bool {
+	r.Delivered(codatapi.EventRateLimitReached, 5*time.Second)
+	calls := r.Calls("")
+	r.WaitFor("metered", "RateLimited", 5*time.Second, func(o *codatv1.CodatConnection) bool {
 		c := meta.FindStatusCondition(o.Status.Conditions, codatv1.ConditionSynced)
 		return c != nil && c.Reason == codatv1.ReasonRateLimited && strings.Contains(c.Message, "client.rateLimit.reached")
 	})
 	for time.Since(start) < 2500*time.Millisecond {
-		if n := r.calls("") - calls; n != 0 {
+		if n := r.Calls("") - calls; n != 0 {
 			t.Fatalf("%d Codat calls while the daily quota is used up", n)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	r.waitFor("metered", "polled after the expiry", 10*time.Second, func(*codatv1.CodatConnection) bool { return r.calls("") > calls })
+	r.WaitFor("metered", "polled after the expiry", 10*time.Second, func(*codatv1.CodatConnection) bool { return r.Calls("") > calls })
 
 	// Reached, then reset: calls resume at once, without waiting for the expiry.
-	if err := r.sim.SetFaults(codatsim.Faults{Quota: 1000, QuotaWindow: time.Hour}); err != nil {
+	if err := r.Sim.SetFaults(codatsim.Faults{Quota: 1000, QuotaWindow: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.sim.SendRateLimitEvent(codatapi.EventRateLimitReached); err != nil {
+	if err := r.Sim.SendRateLimitEvent(codatapi.EventRateLimitReached); err != nil {
 		t.Fatal(err)
 	}
-	r.waitFor("metered", "RateLimited again", 5*time.Second, func(o *codatv1.CodatConnection) bool {
+	r.WaitFor("metered", "RateLimited again", 5*time.Second, func(o *codatv1.CodatConnection) bool {
 		c := meta.FindStatusCondition(o.Status.Conditions, codatv1.ConditionSynced)
 		return c != nil && c.Reason == codatv1.ReasonRateLimited
 	})
-	calls = r.calls("")
-	if err := r.sim.SendRateLimitEvent(codatapi.EventRateLimitReset); err != nil {
+	calls = r.Calls("")
+	if err := r.Sim.SendRateLimitEvent(codatapi.EventRateLimitReset); err != nil {
 		t.Fatal(err)
 	}
-	r.waitFor("metered", "resumed", 5*time.Second, func(o *codatv1.CodatConnection) bool {
+	r.WaitFor("metered", "resumed", 5*time.Second, func(o *codatv1.CodatConnection) bool {
 		c := meta.FindStatusCondition(o.Status.Conditions, codatv1.ConditionSynced)
-		return r.calls("") > calls && c != nil && c.Status == metav1.ConditionTrue
+		return r.Calls("") > calls && c != nil && c.Status == metav1.ConditionTrue
 	})
 }
 
 // Two signing secrets live at once are both accepted; a removed one is refused after the update.
 func TestSigningSecretRotation(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, rigOptions{intervals: slow})
-	obj := r.awaiting("rotated")
-	r.sim.RemoveConsumer(r.consumer.ID)
-	conn, _ := r.sim.Connection(r.company, obj.Status.ConnectionID)
+	r := rig.New(t, env, k8s, rig.Options{Webhooks: true, Intervals: slow})
+	obj := r.Awaiting("rotated")
+	r.Sim.RemoveConsumer(r.Consumer.ID)
+	conn, _ := r.Sim.Connection(r.Company, obj.Status.ConnectionID)
 	deliver := func(secret, id string) int {
-		return send(t, signed(t, r.receiver, secret, id, time.Now(), connectionEvent(t, id, codatapi.EventConnectionCreated, r.company, conn)))
+		return send(t, signed(t, r.Receiver, secret, id, time.Now(), connectionEvent(t, id, codatapi.EventConnectionCreated, r.Company, conn)))
 	}
-	if got := deliver(secretB, "rot-1"); got != http.StatusUnauthorized {
+	if got := deliver(rig.SecretB, "rot-1"); got != http.StatusUnauthorized {
 		t.Fatalf("a secret not yet in the Secret answered %d", got)
 	}
-	r.setSigningSecrets(map[string]string{"current": secretA, "next": secretB})
-	waitAnswer(t, func() int { return deliver(secretB, fmt.Sprintf("rot-2-%d", time.Now().UnixNano())) }, http.StatusOK)
-	if got := deliver(secretA, "rot-3"); got != http.StatusOK {
+	r.SetSigningSecrets(map[string]string{"current": rig.SecretA, "next": rig.SecretB})
+	waitAnswer(t, func() int { return deliver(rig.SecretB, fmt.Sprintf("rot-2-%d", time.Now().UnixNano())) }, http.StatusOK)
+	if got := deliver(rig.SecretA, "rot-3"); got != http.StatusOK {
 		t.Fatalf("the old secret, still live, answered %d", got)
 	}
-	r.setSigningSecrets(map[string]string{"next": secretB})
-	waitAnswer(t, func() int { return deliver(secretA, fmt.Sprintf("rot-4-%d", time.Now().UnixNano())) }, http.StatusUnauthorized)
-	if got := deliver(secretB, "rot-5"); got != http.StatusOK {
+	r.SetSigningSecrets(map[string]string{"next": rig.SecretB})
+	waitAnswer(t, func() int { return deliver(rig.SecretA, fmt.Sprintf("rot-4-%d", time.Now().UnixNano())) }, http.StatusUnauthorized)
+	if got := deliver(rig.SecretB, "rot-5"); got != http.StatusOK {
 		t.Fatalf("the new secret answered %d after the old one was removed", got)
 	}
 }
@@ -451,18 +452,18 @@ func waitAnswer(t *testing.T, deliver func() int, want int) {
 func TestReceiverOverHTTPS(t *testing.T) {
 	t.Parallel()
 	dir, pool := selfSignedCertificate(t)
-	r := newRig(t, rigOptions{intervals: slow, certDir: dir,
-		simOptions: codatsim.Options{WebhookHTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}}})
-	if !strings.HasPrefix(r.receiver, "https://") {
-		t.Fatalf("receiver at %s", r.receiver)
+	r := rig.New(t, env, k8s, rig.Options{Webhooks: true, Intervals: slow, CertDir: dir,
+		Sim: codatsim.Options{WebhookHTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}}})
+	if !strings.HasPrefix(r.Receiver, "https://") {
+		t.Fatalf("receiver at %s", r.Receiver)
 	}
-	obj := r.awaiting("secure")
-	if err := r.sim.Link(r.company, obj.Status.ConnectionID); err != nil {
+	obj := r.Awaiting("secure")
+	if err := r.Sim.Link(r.Company, obj.Status.ConnectionID); err != nil {
 		t.Fatal(err)
 	}
-	r.waitReady("secure", codatv1.ReasonLinked, 10*time.Second)
+	r.WaitReady("secure", codatv1.ReasonLinked, 10*time.Second)
 	// Plain HTTP to the TLS port is refused.
-	if resp, err := http.Post(strings.Replace(r.receiver, "https://", "http://", 1), "application/json", strings.NewReader("{}")); err == nil {
+	if resp, err := http.Post(strings.Replace(r.Receiver, "https://", "http://", 1), "application/json", strings.NewReader("{}")); err == nil {
 		_ = resp.Body.Close()
 		if resp.StatusCode < 400 {
 			t.Fatalf("plain HTTP answered %d", resp.StatusCode)

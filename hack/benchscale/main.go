@@ -1,0 +1,413 @@
+// Command benchscale measures what the operator costs at scale, for `make bench-scale`: it starts
+// a control plane (the envtest binaries), the Codat simulator binary with latency and Codat's quota
+// formula, and the manager binary, creates N CodatConnections (10 per company by default), plays the
+// business linking each connection once it exists, and reports the time to converge, Codat calls
+// per object by operation, API-server writes per object, the manager's peak RSS and CPU, and its
+// budget's projected polls a day against its share of the quota.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+	"github.com/codat-operator/codat-operator/internal/codatapi"
+	"github.com/codat-operator/codat-operator/internal/codatsim"
+	"github.com/codat-operator/codat-operator/internal/testenv"
+	"github.com/codat-operator/codat-operator/internal/webhook"
+)
+
+const (
+	apiKey        = "bench-api-key"
+	operatorNS    = "codat-system"
+	benchNS       = "bench"
+	signingSecret = "whsec_YmVuY2gtc2NhbGUtc2lnbmluZy1rZXk="
+)
+
+type options struct {
+	objects, perCompany int
+	latency             time.Duration
+	webhooks            bool
+	assets, bin         string
+	timeout             time.Duration
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.objects, "objects", 1000, "CodatConnections to create")
+	flag.IntVar(&o.perCompany, "per-company", 10, "connections per Codat company")
+	flag.DurationVar(&o.latency, "latency", 50*time.Millisecond, "the simulator's latency per request")
+	flag.BoolVar(&o.webhooks, "webhooks", true, "run the webhook receiver, with the simulator sending to it")
+	flag.StringVar(&o.assets, "envtest-assets", os.Getenv("KUBEBUILDER_ASSETS"), "folder with etcd and kube-apiserver (make envtest)")
+	flag.StringVar(&o.bin, "bin", "bin", "folder with manager and codat-simulator (make build)")
+	flag.DurationVar(&o.timeout, "timeout", 90*time.Minute, "give up after this long")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "benchscale:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	if err := os.Setenv("KUBEBUILDER_ASSETS", o.assets); err != nil {
+		return err
+	}
+	env, err := testenv.Start()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = env.Stop() }()
+	cfg := *env.Config
+	cfg.QPS, cfg.Burst = 1000, 2000
+	c, err := client.NewWithWatch(&cfg, client.Options{Scheme: testenv.Scheme})
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "benchscale-")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+
+	// The simulator, with Codat's quota formula and the latency asked for.
+	simAddr, receiverAddr, metricsAddr := freeAddr(), freeAddr(), freeAddr()
+	simURL := "http://" + simAddr
+	simArgs := []string{"--listen", simAddr, "--api-key", apiKey, "--quota-per-connected-company", "1000", "--webhook-retry-scale", "0.01"}
+	if o.webhooks {
+		simArgs = append(simArgs, "--webhook-url", "http://"+receiverAddr+webhook.Path, "--webhook-secret", signingSecret)
+	}
+	sim, err := start(ctx, filepath.Join(o.bin, "codat-simulator"), simArgs, filepath.Join(dir, "simulator.log"))
+	if err != nil {
+		return err
+	}
+	defer stop(sim)
+	if err := waitHTTP(ctx, simURL+"/_sim/companies"); err != nil {
+		return err
+	}
+	companies := make([]string, (o.objects+o.perCompany-1)/o.perCompany)
+	for i := range companies {
+		companies[i] = string(uuid.NewUUID())
+		if err := post(simURL+"/_sim/companies", fmt.Sprintf(`{"id":%q}`, companies[i])); err != nil {
+			return err
+		}
+	}
+	if err := put(simURL+"/_sim/faults", fmt.Sprintf(`{"latency":%q}`, o.latency.String())); err != nil {
+		return err
+	}
+
+	for _, obj := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNS}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: benchNS}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: "codat-credentials"}, StringData: map[string]string{"apiKey": apiKey}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: "codat-webhooks"}, StringData: map[string]string{"current": signingSecret}},
+	} {
+		if err := c.Create(ctx, obj); err != nil {
+			return err
+		}
+	}
+
+	// The manager binary, at default flags but for its addresses.
+	managerArgs := []string{"--kubeconfig", env.Kubeconfig, "--codat-base-url", simURL,
+		"--default-credentials-secret", operatorNS + "/codat-credentials", "--health-probe-bind-address", "0",
+		"--metrics-bind-address", metricsAddr, "--metrics-secure=false", "--zap-log-level", "error"}
+	if o.webhooks {
+		managerArgs = append(managerArgs, "--webhook-bind-address", receiverAddr, "--webhook-secret", operatorNS+"/codat-webhooks")
+	}
+	manager, err := start(ctx, filepath.Join(o.bin, "manager"), managerArgs, filepath.Join(dir, "manager.log"))
+	if err != nil {
+		return err
+	}
+	defer stop(manager)
+	if err := waitHTTP(ctx, "http://"+metricsAddr+"/metrics"); err != nil {
+		return fmt.Errorf("the manager did not come up: %w\n%s", err, tail(filepath.Join(dir, "manager.log")))
+	}
+
+	clientset, err := kubernetes.NewForConfig(&cfg)
+	if err != nil {
+		return err
+	}
+	writesBefore, err := apiserverWrites(ctx, clientset)
+	if err != nil {
+		return err
+	}
+
+	// The business: links each connection once its object shows it, as a business would.
+	watcher, err := c.Watch(ctx, &codatv1.CodatConnectionList{}, client.InNamespace(benchNS))
+	if err != nil {
+		return err
+	}
+	defer watcher.Stop()
+	start := time.Now()
+	var created atomic.Int64
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			for i := range work {
+				obj := &codatv1.CodatConnection{
+					ObjectMeta: metav1.ObjectMeta{Namespace: benchNS, Name: fmt.Sprintf("conn-%05d", i)},
+					Spec:       codatv1.CodatConnectionSpec{CompanyID: companies[i/o.perCompany], PlatformKey: "gbol"},
+				}
+				if err := c.Create(ctx, obj); err == nil {
+					created.Add(1)
+				}
+			}
+		})
+	}
+	go func() {
+		for i := range o.objects {
+			work <- i
+		}
+		close(work)
+	}()
+
+	linked, ready := map[string]bool{}, map[string]bool{}
+	links := make(chan [2]string, o.objects)
+	for range 10 {
+		go func() {
+			for l := range links {
+				_ = post(simURL+"/_sim/companies/"+l[0]+"/connections/"+l[1]+"/link", "")
+			}
+		}()
+	}
+	var last time.Time
+	for len(ready) < o.objects {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d objects Ready when the time ran out", len(ready), o.objects)
+		case e, ok := <-watcher.ResultChan():
+			if !ok {
+				return errors.New("the watch ended")
+			}
+			obj, isConn := e.Object.(*codatv1.CodatConnection)
+			if !isConn || e.Type == watch.Deleted {
+				continue
+			}
+			if id := obj.Status.ConnectionID; id != "" && !linked[obj.Name] && obj.Status.ConnectionStatus == codatapi.StatusPendingAuth {
+				linked[obj.Name] = true
+				links <- [2]string{obj.Spec.CompanyID, id}
+			}
+			if !ready[obj.Name] && meta.IsStatusConditionTrue(obj.Status.Conditions, codatv1.ConditionReady) {
+				ready[obj.Name] = true
+				last = time.Now()
+			}
+		}
+	}
+	close(links)
+	wg.Wait()
+	converge := last.Sub(start)
+
+	counts, err := simCounts(simURL)
+	if err != nil {
+		return err
+	}
+	writesAfter, err := apiserverWrites(ctx, clientset)
+	if err != nil {
+		return err
+	}
+	rss, cpu := usage(manager.Process.Pid)
+	time.Sleep(5 * time.Second) // let the budget see the settled load
+	metrics := scrape("http://" + metricsAddr + "/metrics")
+
+	n := float64(o.objects)
+	calls := 0
+	for _, op := range codatapi.Operations {
+		calls += counts[op]
+	}
+	perMinute := 1000.0 // Codat's per-IP limit
+	floor := time.Duration(float64(calls) / perMinute * float64(time.Minute))
+	mode := "with webhooks"
+	if !o.webhooks {
+		mode = "polling only"
+	}
+	fmt.Printf("\nbenchscale: %d objects, %d per company, simulator latency %s, %s\n\n", o.objects, o.perCompany, o.latency, mode)
+	fmt.Printf("| figure | value |\n|---|---|\n")
+	fmt.Printf("| converge (create %d, business links each, all Ready) | %s |\n", o.objects, converge.Round(time.Second))
+	fmt.Printf("| floor set by Codat's 1,000 requests a minute per IP for these calls | %s (converge is %.2fx) |\n", floor.Round(time.Second), converge.Seconds()/floor.Seconds())
+	for _, op := range codatapi.Operations {
+		if counts[op] > 0 {
+			fmt.Printf("| Codat %s per object | %.2f |\n", op, float64(counts[op])/n)
+		}
+	}
+	fmt.Printf("| Codat calls per object | %.2f |\n", float64(calls)/n)
+	fmt.Printf("| API-server writes per object (updates and status updates of CodatConnections) | %.2f |\n", float64(writesAfter-writesBefore)/n)
+	fmt.Printf("| manager peak RSS | %.1f MiB |\n", float64(rss)/(1<<20))
+	fmt.Printf("| manager CPU per object | %.1f ms |\n", cpu.Seconds()*1000/n)
+	fmt.Printf("| budget: projected polls a day, all objects | %.0f |\n", metrics["codat_requests_budget_projected_polls_per_day"])
+	fmt.Printf("| budget: the operator's share of the daily quota | %.0f |\n", metrics["codat_requests_budget_share_per_day"])
+	fmt.Printf("| budget mode (0 normal, 1 stretched, 2 writes only) | %.0f |\n", metrics["codat_requests_budget_mode"])
+	return nil
+}
+
+func start(ctx context.Context, path string, args []string, logPath string) (*exec.Cmd, error) {
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd, cmd.Start()
+}
+
+func stop(cmd *exec.Cmd) {
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	_ = cmd.Wait()
+}
+
+func freeAddr() string {
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().String()
+}
+
+func waitHTTP(ctx context.Context, url string) error {
+	for ctx.Err() == nil {
+		if resp, err := http.Get(url); err == nil { //nolint:gosec,noctx // a local address of this program's own
+			_ = resp.Body.Close()
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("%s never answered", url)
+}
+
+func send(method, url, body string) error {
+	req, err := http.NewRequestWithContext(context.Background(), method, url, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode >= 300 {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s %s: %d %s", method, url, resp.StatusCode, b)
+	}
+	return nil
+}
+
+func post(url, body string) error { return send(http.MethodPost, url, body) }
+func put(url, body string) error  { return send(http.MethodPut, url, body) }
+
+func simCounts(simURL string) (map[string]int, error) {
+	resp, err := http.Get(simURL + "/_sim/counts") //nolint:gosec,noctx // the simulator this program started
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var c codatsim.Counters
+	return c.Operations, json.NewDecoder(resp.Body).Decode(&c)
+}
+
+// apiserverWrites sums the API server's count of updates and patches of CodatConnections (status
+// included).
+func apiserverWrites(ctx context.Context, cs *kubernetes.Clientset) (int, error) {
+	raw, err := cs.RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	sc := bufio.NewScanner(strings.NewReader(string(raw)))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `resource="codatconnections"`) {
+			continue
+		}
+		if !strings.Contains(line, `verb="UPDATE"`) && !strings.Contains(line, `verb="PATCH"`) {
+			continue
+		}
+		fields := strings.Fields(line)
+		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if err == nil {
+			total += int(v)
+		}
+	}
+	return total, nil
+}
+
+// usage reads a process's peak resident set size and CPU time from /proc.
+func usage(pid int) (peakRSS int64, cpu time.Duration) {
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			peakRSS = kb * 1024
+		}
+	}
+	stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if i := strings.LastIndexByte(string(stat), ')'); i > 0 {
+		fields := strings.Fields(string(stat)[i+2:])
+		if len(fields) > 12 {
+			utime, _ := strconv.ParseInt(fields[11], 10, 64)
+			stime, _ := strconv.ParseInt(fields[12], 10, 64)
+			cpu = time.Duration(utime+stime) * time.Second / 100 // USER_HZ is 100 on Linux
+		}
+	}
+	return peakRSS, cpu
+}
+
+// scrape reads the manager's gauges, summed over their labels.
+func scrape(url string) map[string]float64 {
+	out := map[string]float64{}
+	resp, err := http.Get(url) //nolint:gosec,noctx // the manager this program started
+	if err != nil {
+		return out
+	}
+	defer func() { _ = resp.Body.Close() }()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, _, _ := strings.Cut(line, "{")
+		name, _, _ = strings.Cut(name, " ")
+		fields := strings.Fields(line)
+		if v, err := strconv.ParseFloat(fields[len(fields)-1], 64); err == nil {
+			out[name] += v
+		}
+	}
+	return out
+}
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 3000 {
+		b = b[len(b)-3000:]
+	}
+	return string(b)
+}

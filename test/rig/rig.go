@@ -1,0 +1,346 @@
+// Package rig is the world of a test that needs its own manager: a namespace, Codat companies, an
+// in-process simulator over real HTTP, and a manager running the real reconciler (and, if asked,
+// the webhook receiver and the request budget) against the test's API server. Each test can so set
+// its own intervals and limits.
+package rig
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/codat-operator/codat-operator/internal/budget"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+	"github.com/codat-operator/codat-operator/internal/codatclient"
+	"github.com/codat-operator/codat-operator/internal/codatsim"
+	"github.com/codat-operator/codat-operator/internal/controller"
+	"github.com/codat-operator/codat-operator/internal/testenv"
+	"github.com/codat-operator/codat-operator/internal/webhook"
+)
+
+// APIKey is the key the simulator accepts and the Secret "codat" of each rig's namespace holds.
+const APIKey = "sk-rig-test"
+
+// SecretA and SecretB are signing secrets, as Codat's portal shows them.
+var (
+	SecretA = "whsec_" + base64.StdEncoding.EncodeToString([]byte("signing-key-A-0123456789abcdef"))
+	SecretB = "whsec_" + base64.StdEncoding.EncodeToString([]byte("signing-key-B-fedcba9876543210"))
+)
+
+// Options are what a test sets of its world.
+type Options struct {
+	Intervals controller.Intervals
+	// Webhooks runs the receiver, and registers it with the simulator.
+	Webhooks bool
+	// NoSigningSecret starts the manager with its signing Secret missing.
+	NoSigningSecret bool
+	// CertDir serves the receiver over HTTPS with tls.crt and tls.key from there.
+	CertDir string
+	// Sim are the simulator's options (keys and companies are the rig's).
+	Sim codatsim.Options
+	// RequestsPerSecond and Burst limit the operator's client (default 14 and 100, the per-IP ceiling).
+	RequestsPerSecond float64
+	Burst             int
+	// Budget, if set, gives the manager a request budget with these options.
+	Budget *budget.Options
+	// Companies is how many Codat companies the rig has (default 1).
+	Companies int
+	// Workers is the number of concurrent reconciles (default 4).
+	Workers int
+}
+
+// Rig is one test's world.
+type Rig struct {
+	t         testing.TB
+	k8s       client.Client
+	NS        string
+	Company   string   // the first of Companies
+	Companies []string // the rig's Codat companies
+	Sim       *codatsim.Simulator
+	SimURL    string
+	Receiver  string // the receiver's URL, path included ("" without webhooks)
+	Registry  *prometheus.Registry
+	Consumer  codatsim.Consumer
+	// Budget is the manager's request budget, when Options.Budget is set.
+	Budget *budget.Budget
+}
+
+// New builds the world and starts its manager; the test's cleanup stops it.
+func New(t testing.TB, env *testenv.Env, k8s client.Client, o Options) *Rig {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Rig{t: t, k8s: k8s, NS: "rig-" + rand.String(8), Registry: prometheus.NewRegistry()}
+	for range max(o.Companies, 1) {
+		r.Companies = append(r.Companies, string(uuid.NewUUID()))
+	}
+	r.Company = r.Companies[0]
+	for _, obj := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.NS}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: r.NS, Name: "codat"}, StringData: map[string]string{"apiKey": APIKey}},
+	} {
+		if err := r.k8s.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o.Webhooks && !o.NoSigningSecret {
+		r.SetSigningSecrets(map[string]string{"current": SecretA})
+	}
+
+	so := o.Sim
+	so.APIKeys, so.Companies = []string{APIKey}, r.Companies
+	if so.WebhookRetryScale == 0 {
+		so.WebhookRetryScale = 0.001
+	}
+	r.Sim = codatsim.New(so)
+	srv := httptest.NewServer(r.Sim)
+	r.SimURL = srv.URL
+
+	// As fast as the per-IP ceiling allows (14 a second, bursts of 100).
+	co := codatclient.Options{BaseURL: srv.URL, Timeout: 5 * time.Second, RequestsPerSecond: 14, Burst: 100}
+	if o.RequestsPerSecond > 0 {
+		co.RequestsPerSecond, co.Burst = o.RequestsPerSecond, o.Burst
+	}
+	if o.Budget != nil {
+		r.Budget = budget.New(*o.Budget)
+		if err := r.Budget.Register(r.Registry); err != nil {
+			t.Fatal(err)
+		}
+		co.OnRateLimit = func(rl codatclient.RateLimit) { r.Budget.Observe(rl.Key, rl.Limit, rl.Remaining, rl.Reset) }
+	}
+	codat, err := codatclient.New(co)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 testenv.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{r.NS: {}}, DefaultTransform: controller.CacheTransform},
+		Client:                 client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := ctrl.Log.WithName(r.NS)
+	var hooks *controller.Webhooks
+	listening := make(chan string, 1)
+	if o.Webhooks {
+		metrics, err := webhook.NewMetrics(r.Registry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hooks = &controller.Webhooks{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Metrics: metrics, Log: log}
+		secrets := &webhook.Secrets{}
+		server := &webhook.Server{Addr: "127.0.0.1:0", CertDir: o.CertDir, Log: log, OnListening: func(a string) { listening <- a },
+			Receiver: &webhook.Receiver{Secrets: secrets, Sink: hooks, Metrics: metrics, Log: log}}
+		hooks.Healthy = server.Healthy
+		loader := &webhook.SecretLoader{Name: types.NamespacedName{Namespace: r.NS, Name: "codat-webhooks"},
+			Reader: mgr.GetAPIReader(), Cache: mgr.GetCache(), Secrets: secrets, Log: log, Interval: time.Hour}
+		for _, runnable := range []manager.Runnable{server, loader} {
+			if err := mgr.Add(runnable); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rec := &controller.Reconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Codat: controller.ClientConnector{Client: codat},
+		Recorder: mgr.GetEventRecorder("codat-operator"), Intervals: o.Intervals, Webhooks: hooks, Budget: r.Budget,
+	}
+	workers := o.Workers
+	if workers <= 0 {
+		workers = 4
+	}
+	if err := rec.SetupWithManager(mgr, crcontroller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: ptr.To(true)}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		t.Fatal("the manager's cache never synced")
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+		r.Sim.Close()
+		srv.Close()
+	})
+	if !o.Webhooks {
+		return r
+	}
+	scheme := "http"
+	if o.CertDir != "" {
+		scheme = "https"
+	}
+	select {
+	case addr := <-listening:
+		r.Receiver = scheme + "://" + addr + webhook.Path
+	case <-time.After(30 * time.Second):
+		t.Fatal("the receiver never listened")
+	}
+	r.Consumer, err = r.Sim.AddConsumer(codatsim.Consumer{URL: r.Receiver, Secret: SecretA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// SetSigningSecrets writes the Secret the receiver reads its signing secrets from.
+func (r *Rig) SetSigningSecrets(data map[string]string) {
+	r.t.Helper()
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: r.NS, Name: "codat-webhooks"}}
+	err := r.k8s.Get(context.Background(), client.ObjectKeyFromObject(s), s)
+	s.Data, s.StringData = nil, data
+	if err == nil {
+		err = r.k8s.Update(context.Background(), s)
+	} else {
+		err = r.k8s.Create(context.Background(), s)
+	}
+	if err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// Create makes a CodatConnection to Xero for the rig's first company, with the rig's key.
+func (r *Rig) Create(name string) { r.CreateWith(name, nil) }
+
+// CreateWith makes a CodatConnection like Create, changed by mutate first.
+func (r *Rig) CreateWith(name string, mutate func(*codatv1.CodatConnection)) {
+	r.t.Helper()
+	o := &codatv1.CodatConnection{
+		ObjectMeta: metav1.ObjectMeta{Namespace: r.NS, Name: name},
+		Spec: codatv1.CodatConnectionSpec{CompanyID: r.Company, PlatformKey: "gbol",
+			CredentialsRef: &codatv1.SecretKeyReference{Name: "codat"}},
+	}
+	if mutate != nil {
+		mutate(o)
+	}
+	if err := r.k8s.Create(context.Background(), o); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// Get reads an object of the rig's namespace from the API server.
+func (r *Rig) Get(name string) *codatv1.CodatConnection {
+	r.t.Helper()
+	o := &codatv1.CodatConnection{}
+	if err := r.k8s.Get(context.Background(), types.NamespacedName{Namespace: r.NS, Name: name}, o); err != nil {
+		r.t.Fatal(err)
+	}
+	return o
+}
+
+// WaitFor polls the object until ok, for at most timeout.
+func (r *Rig) WaitFor(name, what string, timeout time.Duration, ok func(*codatv1.CodatConnection) bool) *codatv1.CodatConnection {
+	r.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last *codatv1.CodatConnection
+	for time.Now().Before(deadline) {
+		last = r.Get(name)
+		if ok(last) {
+			return last
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r.t.Fatalf("%s never became %s within %s; status %+v", name, what, timeout, last.Status)
+	return nil
+}
+
+// WaitReady waits until Ready has the reason for the object's current generation.
+func (r *Rig) WaitReady(name, reason string, timeout time.Duration) *codatv1.CodatConnection {
+	r.t.Helper()
+	return r.WaitFor(name, "Ready reason "+reason, timeout, func(o *codatv1.CodatConnection) bool {
+		c := meta.FindStatusCondition(o.Status.Conditions, codatv1.ConditionReady)
+		return c != nil && c.Reason == reason && c.ObservedGeneration == o.Generation
+	})
+}
+
+// Calls counts the simulator's requests for the rig's company, optionally of one operation.
+func (r *Rig) Calls(op string) int {
+	n := 0
+	for _, q := range r.Sim.Requests() {
+		if q.CompanyID == r.Company && (op == "" || q.Operation == op) {
+			n++
+		}
+	}
+	return n
+}
+
+// Delivered waits until the simulator has delivered (2xx) an event of the type.
+func (r *Rig) Delivered(eventType string, timeout time.Duration) {
+	r.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		for _, d := range r.Sim.Deliveries() {
+			if d.EventType == eventType && d.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.t.Fatalf("no %s event was delivered; deliveries: %+v", eventType, r.Sim.Deliveries())
+}
+
+// Metric reads a gauge, counter or histogram count of the rig's metrics.
+func (r *Rig) Metric(name string, labels map[string]string) float64 {
+	r.t.Helper()
+	families, err := r.Registry.Gather()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
+					continue series
+				}
+			}
+			if m.GetGauge() != nil {
+				return m.GetGauge().GetValue()
+			}
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			if m.GetHistogram() != nil {
+				return float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return 0
+}
+
+// Awaiting creates an object and waits until its connection waits for the business.
+func (r *Rig) Awaiting(name string) *codatv1.CodatConnection {
+	r.t.Helper()
+	r.Create(name)
+	return r.WaitReady(name, codatv1.ReasonAwaitingAuthorization, 30*time.Second)
+}
+
+// SecretNamed names a Secret, to delete it.
+func SecretNamed(ns, name string) *corev1.Secret {
+	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+}
