@@ -1,6 +1,7 @@
 # codat-operator Makefile. `make help` lists the targets.
 
-IMG_REPO ?= codat-operator
+# The image repository; `make release` tags the image v$(VERSION) there.
+IMG_REPO ?= ghcr.io/codat-operator/codat-operator
 IMG_TAG ?= dev
 IMG ?= $(IMG_REPO):$(IMG_TAG)
 GOOS := $(shell go env GOOS)
@@ -29,6 +30,7 @@ help: ## Show the targets.
 .PHONY: manifests
 manifests: ## Generate the CRD and the RBAC role from the kubebuilder markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+	go run ./hack/installgen
 
 .PHONY: generate
 generate: ## Generate the DeepCopy methods of the API types.
@@ -47,10 +49,11 @@ envtest: ## Build kube-apiserver and etcd for the tests into bin/ (once; a no-op
 	@hack/envtest/build.sh "$(ENVTEST_ASSETS)"
 
 .PHONY: test
-test: envtest build ## Run every test: unit, API-server (envtest), simulator, e2e. What CI runs.
+test: envtest build lint-workflows ## Run every test: unit, API-server (envtest), simulator, e2e, install artifacts. What CI runs.
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	go vet ./...
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test $(GO_TEST_FLAGS) ./...
+	$(MAKE) test-install
 
 .PHONY: bench
 bench: envtest ## Run the benchmarks (Codat calls and API-server writes per operation).
@@ -100,3 +103,30 @@ deploy: manifests ## Deploy the operator to the cluster of the current kubeconfi
 .PHONY: undeploy
 undeploy: ## Remove the operator from the cluster.
 	kubectl delete --ignore-not-found -k config/default
+
+##@ Release and install artifacts
+
+# Release version, x.y.z (no leading v): `make release VERSION=0.1.0`.
+VERSION ?=
+# Where `make release` writes its artifacts.
+DIST ?= $(CURDIR)/dist
+
+.PHONY: release
+release: ## Write dist/install.yaml (image IMG_REPO:vVERSION) and dist/codat-operator-VERSION.tgz (the chart).
+	@if [ -z "$(VERSION)" ]; then echo "usage: make release VERSION=x.y.z [IMG_REPO=$(IMG_REPO)] [DIST=dist]"; exit 1; fi
+	cd hack/release && go run . -root "$(CURDIR)" -version "$(VERSION)" -img-repo "$(IMG_REPO)" -out "$(DIST)"
+
+# hack/release is its own Go module (Helm's SDK and Prometheus's rule engine stay out of
+# the operator's go.mod): the chart, release and alert-rule tests run here.
+.PHONY: test-install
+test-install: envtest ## Test the Helm chart, `make release`, the alerts and the dashboard.
+	cd hack/release && go vet ./...
+	cd hack/release && KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: lint-workflows
+lint-workflows: bin/tools/actionlint ## Check .github/workflows with actionlint.
+	bin/tools/actionlint -no-color .github/workflows/*.yaml
+
+# Tools built from their own Go modules (hack/tools/<tool>/go.mod pins the version).
+bin/tools/actionlint: hack/tools/actionlint/go.mod
+	cd hack/tools/actionlint && go build -o $(CURDIR)/bin/tools/actionlint github.com/rhysd/actionlint/cmd/actionlint
