@@ -116,12 +116,13 @@ release: ## Write dist/install.yaml (image IMG_REPO:vVERSION) and dist/codat-ope
 	@if [ -z "$(VERSION)" ]; then echo "usage: make release VERSION=x.y.z [IMG_REPO=$(IMG_REPO)] [DIST=dist]"; exit 1; fi
 	cd hack/release && go run . -root "$(CURDIR)" -version "$(VERSION)" -img-repo "$(IMG_REPO)" -out "$(DIST)"
 
-# hack/release is its own Go module (Helm's SDK and Prometheus's rule engine stay out of
-# the operator's go.mod): the chart, release and alert-rule tests run here.
+# hack/release (Helm's SDK: the chart and release tests) and hack/monitoring (Prometheus's
+# rule engine: the alert and dashboard tests) are Go modules of their own, so that their
+# dependencies stay out of the operator's go.mod.
 .PHONY: test-install
 test-install: envtest ## Test the Helm chart, `make release`, the alerts and the dashboard.
-	cd hack/release && go vet ./...
-	cd hack/release && KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test $(GO_TEST_FLAGS) ./...
+	cd hack/release && go vet ./... && KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test $(GO_TEST_FLAGS) ./...
+	cd hack/monitoring && go vet ./... && go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: lint-workflows
 lint-workflows: bin/tools/actionlint ## Check .github/workflows with actionlint.

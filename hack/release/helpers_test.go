@@ -11,10 +11,11 @@ import (
 	"sync"
 	"testing"
 
-	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
+	"helm.sh/helm/v3/pkg/releaseutil"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
@@ -52,27 +53,53 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// render renders a chart as `helm template --kube-version 1.32.0` does
-// (Helm's install action, client only), and returns the manifest text.
+// render renders a chart as `helm template --kube-version <kubeVersion>`
+// does: the same steps as Helm's install action in client-only mode
+// (dependencies, capabilities with the given Kubernetes version, values with
+// schema validation, the chart's kubeVersion constraint, the template engine,
+// NOTES.txt left out, manifests sorted in install order), without the
+// action's Kubernetes client, registry and storage packages, which would
+// double this module's build time.
 func render(ch *chart.Chart, values map[string]any, release, namespace, kubeVersion string) (string, error) {
-	install := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
-	install.DryRun = true
-	install.DryRunOption = "client"
-	install.ClientOnly = true
-	install.Replace = true
-	install.IncludeCRDs = true
-	install.ReleaseName = release
-	install.Namespace = namespace
+	if err := chartutil.ProcessDependenciesWithMerge(ch, values); err != nil {
+		return "", err
+	}
 	kv, err := chartutil.ParseKubeVersion(kubeVersion)
 	if err != nil {
 		return "", err
 	}
-	install.KubeVersion = kv
-	rel, err := install.Run(ch, values)
+	caps := chartutil.DefaultCapabilities.Copy()
+	caps.KubeVersion = *kv
+	vals, err := chartutil.ToRenderValuesWithSchemaValidation(ch, values, chartutil.ReleaseOptions{
+		Name: release, Namespace: namespace, Revision: 1, IsInstall: true,
+	}, caps, false)
 	if err != nil {
 		return "", err
 	}
-	return rel.Manifest, nil
+	if ch.Metadata.KubeVersion != "" && !chartutil.IsCompatibleRange(ch.Metadata.KubeVersion, caps.KubeVersion.String()) {
+		return "", fmt.Errorf("chart requires kubeVersion: %s which is incompatible with Kubernetes %s", ch.Metadata.KubeVersion, caps.KubeVersion.String())
+	}
+	files, err := engine.Engine{}.Render(ch, vals)
+	if err != nil {
+		return "", err
+	}
+	for name := range files {
+		if strings.HasSuffix(name, "NOTES.txt") {
+			delete(files, name)
+		}
+	}
+	hooks, manifests, err := releaseutil.SortManifests(files, nil, releaseutil.InstallOrder)
+	if err != nil {
+		return "", err
+	}
+	if len(hooks) > 0 {
+		return "", fmt.Errorf("the chart has %d hooks; these tests expect none", len(hooks))
+	}
+	var b strings.Builder
+	for _, m := range manifests {
+		fmt.Fprintf(&b, "---\n# Source: %s\n%s\n", m.Name, m.Content)
+	}
+	return b.String(), nil
 }
 
 func loadChart(t *testing.T, dir string) *chart.Chart {

@@ -6,8 +6,10 @@
 //     appVersion vx.y.z (the image tag it deploys).
 //
 // It is its own Go module (hack/release) because it needs Helm's SDK, whose
-// dependencies the operator does not need; the chart, release and alert-rule
-// tests live beside it for the same reason.
+// dependencies the operator does not need; the chart and release tests live
+// beside it for the same reason. Its Kubernetes modules stay at the operator's
+// versions, so that a build shares their compiled packages with the
+// operator's.
 package main
 
 import (

@@ -1,4 +1,4 @@
-package main
+package monitoring
 
 import (
 	"encoding/json"
