@@ -6,10 +6,7 @@
 // text that is shipped (see internal/gitopshealth).
 package health
 
-import (
-	"embed"
-	_ "embed"
-)
+import "embed"
 
 // ArgoCDCustomizationDir is the folder of the Argo CD resource customization
 // inside ArgoCDCustomization and inside this directory of the repository.
