@@ -1,6 +1,7 @@
 # codat-operator Makefile. `make help` lists the targets.
 
-IMG_REPO ?= codat-operator
+# The image repository; `make release` tags the image v$(VERSION) there.
+IMG_REPO ?= ghcr.io/codat-operator/codat-operator
 IMG_TAG ?= dev
 IMG ?= $(IMG_REPO):$(IMG_TAG)
 GOOS := $(shell go env GOOS)
@@ -25,7 +26,7 @@ CONTROLLER_GEN := $(TOOLS_BIN)/controller-gen
 GOLANGCI_LINT := $(TOOLS_BIN)/golangci-lint
 CRD_REF_DOCS := $(TOOLS_BIN)/crd-ref-docs
 # Every Go module of the repository: each must stay tidy.
-GO_MODULES := . hack/envtest $(wildcard hack/tools/*)
+GO_MODULES := . hack/envtest hack/release hack/monitoring $(wildcard hack/tools/*)
 
 # Test timeouts: the whole suite stays well under CI's budget.
 GO_TEST_FLAGS ?= -timeout 20m -count=1
@@ -44,6 +45,7 @@ help: ## Show the targets.
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRD and the RBAC role from the kubebuilder markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+	go run ./hack/installgen
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods of the API types, then docs/api.md.
@@ -82,10 +84,11 @@ test-unit: ## Run the fast tests (no API server, no binaries): reconciler decisi
 	go test -count=1 $(UNIT_PACKAGES)
 
 .PHONY: test
-test: tidy-check lint envtest build ## Run every test: unit, API-server (envtest), simulator, e2e. What CI runs.
+test: tidy-check lint lint-workflows envtest build ## Run every test: unit, API-server (envtest), simulator, e2e, install artifacts. What CI runs.
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	go vet ./...
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test $(GO_TEST_FLAGS) ./...
+	$(MAKE) test-install
 
 .PHONY: bench
 bench: envtest ## Run the benchmarks (Codat calls and API-server writes per operation).
@@ -140,3 +143,27 @@ undeploy: ## Remove the operator from the cluster.
 $(TOOLS_BIN)/%: hack/tools/%/go.mod
 	go -C hack/tools/$* build -o $(CURDIR)/$@ tool
 	@touch $@
+
+##@ Release and install artifacts
+
+# Release version, x.y.z (no leading v): `make release VERSION=0.1.0`.
+VERSION ?=
+# Where `make release` writes its artifacts.
+DIST ?= $(CURDIR)/dist
+
+.PHONY: release
+release: ## Write dist/install.yaml (image IMG_REPO:vVERSION) and dist/codat-operator-VERSION.tgz (the chart).
+	@if [ -z "$(VERSION)" ]; then echo "usage: make release VERSION=x.y.z [IMG_REPO=$(IMG_REPO)] [DIST=dist]"; exit 1; fi
+	cd hack/release && go run . -root "$(CURDIR)" -version "$(VERSION)" -img-repo "$(IMG_REPO)" -out "$(DIST)"
+
+# hack/release (Helm's SDK: the chart and release tests) and hack/monitoring (Prometheus's
+# rule engine: the alert and dashboard tests) are Go modules of their own, so that their
+# dependencies stay out of the operator's go.mod.
+.PHONY: test-install
+test-install: envtest ## Test the Helm chart, `make release`, the alerts and the dashboard.
+	cd hack/release && go vet ./... && KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test $(GO_TEST_FLAGS) ./...
+	cd hack/monitoring && go vet ./... && go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: lint-workflows
+lint-workflows: $(TOOLS_BIN)/actionlint ## Check .github/workflows with actionlint.
+	$(TOOLS_BIN)/actionlint -no-color .github/workflows/*.yaml

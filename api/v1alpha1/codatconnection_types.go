@@ -162,7 +162,9 @@ const MaxDataConnectionErrors = 5
 
 // CodatConnectionStatus is what Codat reports about the connection.
 type CodatConnectionStatus struct {
-	// observedGeneration is the generation of the spec this status describes.
+	// observedGeneration is the generation of the spec this status describes;
+	// 0 until the operator has observed the object.
+	// +kubebuilder:default=0
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
@@ -265,7 +267,15 @@ type CodatConnection struct {
 	// +optional
 	Spec CodatConnectionSpec `json:"spec"`
 
-	// status is what Codat reports about the connection.
+	// The API server applies these defaults whenever it returns the object, so
+	// a new object reads status.observedGeneration 0: GitOps health checks see
+	// a generation not yet observed, instead of an object without status that
+	// kstatus calls Current and Flux's health expressions cannot evaluate
+	// (docs/conditions.md, GitOps health).
+
+	// status is what Codat reports about the connection. It reads
+	// observedGeneration 0 until the operator has observed the object.
+	// +kubebuilder:default={}
 	// +optional
 	Status CodatConnectionStatus `json:"status,omitempty"`
 }

@@ -20,8 +20,10 @@ func TestGeneratedFilesAreCurrent(t *testing.T) {
 	root := testenv.ModuleRoot()
 	work := t.TempDir()
 	for _, dir := range []string{"api", "internal", "cmd"} {
-		copyGoTree(t, filepath.Join(root, dir), filepath.Join(work, dir))
+		copyGoTree(t, filepath.Join(root, dir), filepath.Join(work, dir), ".go")
 	}
+	// internal/gitopshealth embeds the health checks in health/: all their files.
+	copyGoTree(t, filepath.Join(root, "health"), filepath.Join(work, "health"), "")
 	for _, f := range []string{"go.mod", "go.sum"} {
 		copyFile(t, filepath.Join(root, f), filepath.Join(work, f))
 	}
@@ -79,10 +81,11 @@ func pinnedTool(t *testing.T, name string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func copyGoTree(t *testing.T, from, to string) {
+// copyGoTree copies the files of a tree whose names end with suffix.
+func copyGoTree(t *testing.T, from, to, suffix string) {
 	t.Helper()
 	err := filepath.WalkDir(from, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, suffix) {
 			return err
 		}
 		rel, _ := filepath.Rel(from, path)

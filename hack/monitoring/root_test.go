@@ -1,0 +1,5 @@
+package monitoring
+
+import "path/filepath"
+
+var repoRoot = filepath.Join("..", "..")

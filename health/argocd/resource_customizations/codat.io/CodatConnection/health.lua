@@ -1,0 +1,95 @@
+-- Argo CD health of a codat.io CodatConnection (codat-operator).
+--
+-- The operator's conditions follow the kstatus convention: Stalled=True when
+-- only a person can unblock the object, Reconciling=True while the operator is
+-- still acting on the current generation, Ready for whether Codat's connection
+-- is in the desired state, and Synced=False when a routine poll of Codat failed
+-- for a moment. Waiting for the business to authorize (or re-link) is not a
+-- failure and not work in progress for the operator: it is Healthy, and the
+-- message says where the business goes. The message never holds the link
+-- itself: it carries a one-time password.
+--
+-- Uses only Lua's base library, so it runs as a resource customization in
+-- argocd-cm without useOpenLibs.
+
+local function findCondition(conditions, conditionType)
+  if conditions == nil then
+    return nil
+  end
+  for _, condition in ipairs(conditions) do
+    if condition.type == conditionType then
+      return condition
+    end
+  end
+  return nil
+end
+
+local function withMessage(status, message, fallback)
+  if message == nil or message == "" then
+    message = fallback
+  end
+  return {status = status, message = message}
+end
+
+-- Ready=False reasons that mean the operator has done its part and waits
+-- for the business.
+local waitingForBusiness = {
+  AwaitingAuthorization = "Waiting for the business to authorize the connection at the link in status.linkUrl",
+  Deauthorized = "Codat lost access to the platform: waiting for the business to re-link at the link in status.linkUrl, or for a new authorization in the Secret of spec.authorization",
+  Unlinked = "The connection is Unlinked in Codat: waiting for the business to re-link at the link in status.linkUrl",
+}
+
+local annotations = obj.metadata.annotations
+if annotations ~= nil and annotations["codat.io/paused"] == "true" then
+  return {status = "Suspended", message = "Paused by the codat.io/paused annotation: the operator makes no Codat calls until it is removed"}
+end
+
+local status = obj.status
+if status == nil or status.conditions == nil then
+  return {status = "Progressing", message = "Waiting for the operator to report the connection's status"}
+end
+
+local generation = obj.metadata.generation
+if generation ~= nil and (status.observedGeneration == nil or status.observedGeneration < generation) then
+  return {status = "Progressing", message = "Waiting for the operator to observe generation " .. tostring(generation)}
+end
+
+local conditions = status.conditions
+
+local stalled = findCondition(conditions, "Stalled")
+if stalled ~= nil and stalled.status == "True" then
+  return withMessage("Degraded", stalled.message, "Stalled: " .. tostring(stalled.reason))
+end
+
+local reconciling = findCondition(conditions, "Reconciling")
+if reconciling ~= nil and reconciling.status == "True" then
+  return withMessage("Progressing", reconciling.message, "Reconciling: " .. tostring(reconciling.reason))
+end
+
+if obj.metadata.deletionTimestamp ~= nil then
+  return {status = "Progressing", message = "Being deleted"}
+end
+
+local ready = findCondition(conditions, "Ready")
+if ready == nil then
+  return {status = "Progressing", message = "Waiting for the operator to report the connection's status"}
+end
+
+if ready.status == "True" then
+  local hs = withMessage("Healthy", ready.message, "Ready")
+  local synced = findCondition(conditions, "Synced")
+  if synced ~= nil and synced.status == "False" then
+    local why = synced.message
+    if why == nil or why == "" then
+      why = tostring(synced.reason)
+    end
+    hs.message = hs.message .. ". The last poll of Codat failed and is retried: " .. why
+  end
+  return hs
+end
+
+if ready.status == "False" and waitingForBusiness[ready.reason] ~= nil then
+  return {status = "Healthy", message = waitingForBusiness[ready.reason]}
+end
+
+return withMessage("Progressing", ready.message, "Ready: " .. tostring(ready.reason))

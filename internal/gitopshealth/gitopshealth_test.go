@@ -1,0 +1,231 @@
+package gitopshealth_test
+
+import (
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/yaml"
+
+	"github.com/codat-operator/codat-operator/health"
+	"github.com/codat-operator/codat-operator/internal/gitopshealth"
+	"github.com/codat-operator/codat-operator/internal/testenv"
+)
+
+// want is what a GitOps user sees for one state: the table of
+// docs/conditions.md, "GitOps health".
+type want struct {
+	state        string
+	file         string // in health/argocd/.../CodatConnection/testdata
+	kstatus      status.Status
+	flux         status.Status
+	argoCDScript string // what health.lua returns
+	argoCD       string // what Argo CD shows
+}
+
+var table = []want{
+	{"no status yet", "progressing_no_status.yaml", status.InProgressStatus, status.InProgressStatus, "Progressing", "Progressing"},
+	{"creating", "progressing_creating.yaml", status.InProgressStatus, status.InProgressStatus, "Progressing", "Progressing"},
+	{"retrying a create (Codat unavailable)", "progressing_create_retrying.yaml", status.InProgressStatus, status.InProgressStatus, "Progressing", "Progressing"},
+	{"unlinking, rate limited", "progressing_unlinking_rate_limited.yaml", status.InProgressStatus, status.InProgressStatus, "Progressing", "Progressing"},
+	{"awaiting the business", "healthy_awaiting_authorization.yaml", status.InProgressStatus, status.CurrentStatus, "Healthy", "Healthy"},
+	{"deauthorized: awaiting the business", "healthy_deauthorized.yaml", status.InProgressStatus, status.CurrentStatus, "Healthy", "Healthy"},
+	{"Linked", "healthy_linked.yaml", status.CurrentStatus, status.CurrentStatus, "Healthy", "Healthy"},
+	{"Linked, a routine poll failed", "healthy_linked_poll_failed.yaml", status.CurrentStatus, status.CurrentStatus, "Healthy", "Healthy"},
+	{"Unlinked, as desired", "healthy_unlinked_as_desired.yaml", status.CurrentStatus, status.CurrentStatus, "Healthy", "Healthy"},
+	{"Stalled", "degraded_stalled.yaml", status.FailedStatus, status.FailedStatus, "Degraded", "Degraded"},
+	{"deleting", "progressing_deleting.yaml", status.TerminatingStatus, status.InProgressStatus, "Progressing", "Progressing"},
+	{"deletion blocked", "degraded_deletion_blocked.yaml", status.TerminatingStatus, status.FailedStatus, "Degraded", "Progressing"},
+	{"paused", "suspended_paused.yaml", status.CurrentStatus, status.CurrentStatus, "Suspended", "Suspended"},
+	{"paused, spec changed since", "suspended_paused_spec_changed.yaml", status.InProgressStatus, status.InProgressStatus, "Suspended", "Suspended"},
+	{"spec changed, not yet observed", "progressing_spec_changed.yaml", status.InProgressStatus, status.InProgressStatus, "Progressing", "Progressing"},
+}
+
+func testdataObject(t *testing.T, name string) *unstructured.Unstructured {
+	t.Helper()
+	raw, err := fs.ReadFile(health.ArgoCDCustomization, path.Join(health.ArgoCDCustomizationDir, "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := gitopshealth.DecodeObject(raw)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return obj
+}
+
+// TestHealthTable evaluates every state's object with kstatus, Flux and Argo
+// CD and asserts the table.
+func TestHealthTable(t *testing.T) {
+	for _, w := range table {
+		t.Run(w.state, func(t *testing.T) {
+			got, err := gitopshealth.Evaluate(testdataObject(t, w.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Kstatus != w.kstatus {
+				t.Errorf("kstatus: %s, want %s", got.Kstatus, w.kstatus)
+			}
+			if got.Flux != w.flux {
+				t.Errorf("Flux: %s, want %s", got.Flux, w.flux)
+			}
+			if got.ArgoCDScript.Status != w.argoCDScript {
+				t.Errorf("health.lua: %+v, want status %s", got.ArgoCDScript, w.argoCDScript)
+			}
+			if got.ArgoCD.Status != w.argoCD {
+				t.Errorf("Argo CD: %+v, want status %s", got.ArgoCD, w.argoCD)
+			}
+			if got.ArgoCD.Message == "" {
+				t.Errorf("Argo CD shows no message: %+v", got.ArgoCD)
+			}
+			linkURL, _, _ := unstructured.NestedString(testdataObject(t, w.file).Object, "status", "linkUrl")
+			if linkURL != "" && strings.Contains(got.ArgoCDScript.Message, linkURL) {
+				t.Errorf("health.lua's message holds the one-time link: %q", got.ArgoCDScript.Message)
+			}
+		})
+	}
+}
+
+// argoTests is Argo CD's health_test.yaml.
+type argoTests struct {
+	Tests []struct {
+		HealthStatus gitopshealth.ArgoHealth `json:"healthStatus"`
+		InputPath    string                  `json:"inputPath"`
+	} `json:"tests"`
+}
+
+// TestArgoCDHealthTests runs health_test.yaml as Argo CD's own test runner
+// (util/lua TestLuaHealthScript) does: each object is read with
+// sigs.k8s.io/yaml (numbers as float64), run through health.lua, and the
+// result compared with healthStatus. Each case also runs on the object as the
+// API machinery decodes it (integers as int64), as the controller sees it.
+func TestArgoCDHealthTests(t *testing.T) {
+	dir := health.ArgoCDCustomizationDir
+	raw, err := fs.ReadFile(health.ArgoCDCustomization, path.Join(dir, "health_test.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases argoTests
+	if err := yaml.UnmarshalStrict(raw, &cases); err != nil {
+		t.Fatal(err)
+	}
+	used := map[string]bool{}
+	for _, c := range cases.Tests {
+		t.Run(c.InputPath, func(t *testing.T) {
+			used[path.Base(c.InputPath)] = true
+			raw, err := fs.ReadFile(health.ArgoCDCustomization, path.Join(dir, c.InputPath))
+			if err != nil {
+				t.Fatal(err)
+			}
+			asArgo := map[string]any{}
+			if err := yaml.Unmarshal(raw, &asArgo); err != nil {
+				t.Fatal(err)
+			}
+			got, err := gitopshealth.ArgoCDScript(gitopshealth.FromMap(asArgo))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(c.HealthStatus, got); diff != "" {
+				t.Errorf("health.lua (-health_test.yaml +got):\n%s", diff)
+			}
+			asAPI, err := gitopshealth.DecodeObject(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err = gitopshealth.ArgoCDScript(asAPI)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(c.HealthStatus, got); diff != "" {
+				t.Errorf("health.lua on int64 content (-health_test.yaml +got):\n%s", diff)
+			}
+		})
+	}
+	// Every testdata object is a case, and every state of the table is too.
+	files, err := fs.Glob(health.ArgoCDCustomization, path.Join(dir, "testdata", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if !used[path.Base(f)] {
+			t.Errorf("%s is not a case of health_test.yaml", f)
+		}
+	}
+	for _, w := range table {
+		if !used[w.file] {
+			t.Errorf("state %q (%s) is not a case of health_test.yaml", w.state, w.file)
+		}
+	}
+	if len(files) != len(table) {
+		t.Errorf("%d testdata objects, %d states in the table: give each object a row", len(files), len(table))
+	}
+}
+
+// TestArgoCDFileNamesSayTheHealth: Argo CD's convention names each testdata
+// file after the health it expects.
+func TestArgoCDFileNamesSayTheHealth(t *testing.T) {
+	for _, w := range table {
+		if prefix := strings.ToLower(w.argoCDScript) + "_"; !strings.HasPrefix(w.file, prefix) {
+			t.Errorf("%s: health.lua says %s, so the file name should start with %q", w.file, w.argoCDScript, prefix)
+		}
+	}
+}
+
+// TestDocsTable: docs/conditions.md shows the same table as this test
+// asserts.
+func TestDocsTable(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(testenv.ModuleRoot(), "docs", "conditions.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(raw), "<!-- gitops-health-table -->")
+	if !ok {
+		t.Fatal("docs/conditions.md has no <!-- gitops-health-table --> marker before the GitOps health table")
+	}
+	link := regexp.MustCompile(`\[[^]]*\]\([^)]*/testdata/([a-z_]+\.yaml)\)`)
+	var got []want
+	for _, line := range strings.Split(section, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "|") {
+			if len(got) > 0 {
+				break
+			}
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "|"), "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		if len(cells) != 6 {
+			t.Fatalf("a row of the GitOps health table has %d cells, want 6: %s", len(cells), line)
+		}
+		m := link.FindStringSubmatch(cells[1])
+		if m == nil {
+			continue // the header and its separator
+		}
+		got = append(got, want{
+			state: cells[0], file: m[1],
+			kstatus: status.Status(cells[2]), flux: status.Status(cells[3]),
+			argoCDScript: cells[4], argoCD: cells[5],
+		})
+	}
+	byFile := func(ws []want) []want {
+		out := append([]want(nil), ws...)
+		sort.Slice(out, func(i, j int) bool { return out[i].file < out[j].file })
+		for i := range out {
+			out[i].state = "" // the wording of a state may differ
+		}
+		return out
+	}
+	if diff := cmp.Diff(byFile(table), byFile(got), cmp.AllowUnexported(want{})); diff != "" {
+		t.Errorf("docs/conditions.md's GitOps health table differs from what the tests assert (-tests +docs):\n%s", diff)
+	}
+}
