@@ -48,8 +48,10 @@ func TestDefaults(t *testing.T) {
 	if err := k8s.Create(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
-	if c.Spec.State != codatv1.StateLinked || c.Spec.DeletionPolicy != codatv1.DeletionPolicyDelete {
-		t.Fatalf("defaults: state=%q deletionPolicy=%q, want Linked and Delete", c.Spec.State, c.Spec.DeletionPolicy)
+	// deletionPolicy has no stored default: unset, the operator picks Delete
+	// or Orphan by whether the connection is adopted (status.deletionPolicy).
+	if c.Spec.State != codatv1.StateLinked || c.Spec.DeletionPolicy != "" {
+		t.Fatalf("defaults: state=%q deletionPolicy=%q, want Linked and unset", c.Spec.State, c.Spec.DeletionPolicy)
 	}
 
 	withCreds := connection(c.Namespace, func(c *codatv1.CodatConnection) {

@@ -65,12 +65,14 @@ type CodatConnectionSpec struct {
 	// +kubebuilder:default=Linked
 	State DesiredState `json:"state,omitempty"`
 
-	// deletionPolicy says what deleting this object does in Codat: Delete (the
-	// default) deletes the connection, Unlink unlinks it and keeps it, Orphan
-	// leaves it untouched. It may be changed at any time, also while the object
-	// is being deleted.
+	// deletionPolicy says what deleting this object does in Codat: Delete
+	// deletes the connection, Unlink unlinks it and keeps it, Orphan leaves it
+	// untouched. Unset, it is Delete for a connection the operator creates and
+	// Orphan for one adopted with spec.connectionId, which someone else may
+	// still use: deleting an adopted connection takes an explicit Delete.
+	// status.deletionPolicy shows the policy in effect. It may be changed at
+	// any time, also while the object is being deleted.
 	// +optional
-	// +kubebuilder:default=Delete
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 
 	// connectionId adopts an existing Codat connection (a UUID) instead of
@@ -179,8 +181,22 @@ type CodatConnectionStatus struct {
 
 	// linkUrl is where the business opens Codat Link to authorize the
 	// connection. Codat's link URLs can be used once and expire after a day.
+	// Empty when the operator writes link URLs to Secrets (linkUrlSecret).
 	// +optional
 	LinkURL string `json:"linkUrl,omitempty"`
+
+	// linkUrlSecret names the Secret of this namespace whose key linkUrl holds
+	// the link URL, when the operator keeps link URLs out of status
+	// (--link-url-destination=secret): readable by who may read Secrets, not
+	// by everyone who may read this object. The object owns the Secret.
+	// +optional
+	LinkURLSecret string `json:"linkUrlSecret,omitempty"`
+
+	// deletionPolicy is what deleting this object will do in Codat:
+	// spec.deletionPolicy, or its default for this object (Delete for a
+	// connection the operator created, Orphan for an adopted one).
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 
 	// platformName is the platform's display name, for example Xero.
 	// +optional
@@ -259,6 +275,7 @@ type CodatConnectionStatus struct {
 // +kubebuilder:printcolumn:name="Company",type=string,JSONPath=`.spec.companyId`,priority=1
 // +kubebuilder:printcolumn:name="Connection",type=string,JSONPath=`.status.connectionId`,priority=1
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="On-Delete",type=string,JSONPath=`.status.deletionPolicy`,priority=1
 type CodatConnection struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -49,6 +49,25 @@ const (
 	ReasonAuthorizationSecretInvalid = "AuthorizationSecretInvalid"
 	ReasonCodatRejected              = "CodatRejected"
 	ReasonDeletionBlocked            = "DeletionBlocked"
+	// ReasonDefaultCredentialsNotGranted: the object's namespace may not use
+	// the operator's default credentials (docs/security.md).
+	ReasonDefaultCredentialsNotGranted = "DefaultCredentialsNotGranted"
+	// ReasonCompanyNotAllowed: the namespace may not manage this company with
+	// the operator's default credentials.
+	ReasonCompanyNotAllowed = "CompanyNotAllowed"
+	// ReasonLinkURLSecretConflict: the Secret the operator would write the
+	// link URL to exists and belongs to something else.
+	ReasonLinkURLSecretConflict = "LinkURLSecretConflict"
+)
+
+// Link URL Secrets: with --link-url-destination=secret the operator keeps
+// status.linkUrl empty and writes the link to a Secret of the object's
+// namespace that the object owns.
+const (
+	// LinkURLSecretSuffix follows the object's name in the Secret's name.
+	LinkURLSecretSuffix = "-codat-link"
+	// LinkURLKey is the Secret's key that holds the link URL.
+	LinkURLKey = "linkUrl"
 )
 
 // Annotations.

@@ -25,13 +25,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+	"github.com/codat-operator/codat-operator/internal/access"
 	"github.com/codat-operator/codat-operator/internal/budget"
 	"github.com/codat-operator/codat-operator/internal/codatclient"
 	"github.com/codat-operator/codat-operator/internal/controller"
+	"github.com/codat-operator/codat-operator/internal/metricsauth"
 	"github.com/codat-operator/codat-operator/internal/webhook"
 )
 
@@ -40,12 +41,16 @@ var version = "dev"
 
 type options struct {
 	metricsAddr, probeAddr, metricsCertPath string
+	pprofAddr                               string
 	secureMetrics, enableHTTP2              bool
 	leaderElect                             bool
 	leaderElectionNamespace                 string
 
 	codatBaseURL       string
 	defaultCredentials string
+	grantNamespaces    string
+	grantSelector      string
+	linkURLs           string
 	requestsPerSecond  float64
 	burst              int
 	quotaShare         float64
@@ -65,12 +70,19 @@ func main() {
 	flag.StringVar(&o.metricsCertPath, "metrics-cert-path", "", "Folder with tls.crt and tls.key for the metrics server; empty generates a self-signed certificate.")
 	flag.BoolVar(&o.enableHTTP2, "enable-http2", false, "Serve metrics over HTTP/2 too (off by default: HTTP/2 Rapid Reset and Stream Cancellation).")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
+	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Address of Go's pprof endpoints (/debug/pprof), e.g. 127.0.0.1:6060, for profiling memory and CPU; empty (the default) turns them off.")
 	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles at a time.")
 	flag.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election Lease; empty is the namespace the manager runs in.")
 
 	flag.StringVar(&o.codatBaseURL, "codat-base-url", envOr("CODAT_BASE_URL", codatclient.DefaultBaseURL), "Base URL of Codat's API (env CODAT_BASE_URL).")
 	flag.StringVar(&o.defaultCredentials, "default-credentials-secret", os.Getenv("CODAT_DEFAULT_CREDENTIALS_SECRET"),
 		"Secret namespace/name whose key apiKey is the Codat API key of CodatConnections without spec.credentialsRef (env CODAT_DEFAULT_CREDENTIALS_SECRET). The environment variable CODAT_API_KEY, when set, is used instead.")
+	flag.StringVar(&o.grantNamespaces, "default-credentials-namespaces", "",
+		"Comma-separated namespaces whose CodatConnections may use the default credentials. With the selector, a namespace in either is granted; with neither, none is.")
+	flag.StringVar(&o.grantSelector, "default-credentials-namespace-selector", "",
+		"Label selector of the namespaces whose CodatConnections may use the default credentials, e.g. codat.io/default-credentials=granted; empty grants none by label.")
+	flag.StringVar(&o.linkURLs, "link-url-destination", string(controller.LinkURLsInStatus),
+		"Where link URLs go: status (status.linkUrl, readable by whoever may read the object) or secret (a Secret <name>-codat-link per object, readable only by whoever may read Secrets; status.linkUrlSecret names it).")
 	flag.Float64Var(&o.requestsPerSecond, "codat-requests-per-second", codatclient.DefaultRequestsPerSecond, "Requests per second to Codat, shared by all workers. With the burst, never more than 950 a minute (Codat blocks an IP past 1,000): higher values are lowered, with a warning.")
 	flag.IntVar(&o.burst, "codat-burst", codatclient.DefaultBurst, "Requests to Codat allowed in a burst above the rate.")
 	flag.Float64Var(&o.quotaShare, "codat-quota-share", budget.DefaultShare, "Share (0-1] of the Codat account's daily quota the operator may use; polls stretch to stay within it. The rest is left to your own application.")
@@ -103,9 +115,22 @@ func run(o options) error {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(codatv1.AddToScheme(scheme))
 
+	if soft := setMemoryLimit(cgroupMemoryMax); soft > 0 {
+		log.Info("set Go's soft memory limit from the container's", "bytes", soft, "share", memoryLimitShare)
+	}
 	credentials, err := defaultCredentials(o.defaultCredentials)
 	if err != nil {
 		return err
+	}
+	if credentials.Grant, err = access.ParseGrant(splitList(o.grantNamespaces), o.grantSelector); err != nil {
+		return fmt.Errorf("--default-credentials-namespaces or --default-credentials-namespace-selector: %w", err)
+	}
+	if credentials.Configured() && credentials.Grant.Empty() {
+		log.Info("no namespace may use the default credentials yet: grant namespaces with --default-credentials-namespaces or --default-credentials-namespace-selector")
+	}
+	linkURLs, err := controller.ParseLinkURLDestination(o.linkURLs)
+	if err != nil {
+		return fmt.Errorf("--link-url-destination: %w", err)
 	}
 	webhookSecret, err := namespacedName("--webhook-secret", o.webhookSecret)
 	if err != nil {
@@ -149,7 +174,7 @@ func run(o options) error {
 		CertDir:       o.metricsCertPath,
 	}
 	if o.secureMetrics {
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+		metricsOpts.FilterProvider = metricsauth.Provider
 	}
 
 	// Only what the reconciler reads stays in the cache (no managedFields, no Secret annotations).
@@ -167,10 +192,15 @@ func run(o options) error {
 		}
 	}
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	cfg := ctrl.GetConfigOrDie()
+	if err := requireKubernetes(cfg); err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  o.probeAddr,
+		PprofBindAddress:        o.pprofAddr,
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        "codat-operator.codat.io",
 		LeaderElectionNamespace: o.leaderElectionNamespace,
@@ -188,15 +218,22 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	reconcilerMetrics, err := controller.NewMetrics(metrics.Registry, mgr.GetClient())
+	if err != nil {
+		return err
+	}
 	r := &controller.Reconciler{
 		Webhooks:    hooks,
 		Budget:      quota,
+		Metrics:     reconcilerMetrics,
 		Client:      mgr.GetClient(),
 		APIReader:   mgr.GetAPIReader(),
 		Codat:       controller.ClientConnector{Client: codat},
 		Recorder:    mgr.GetEventRecorder("codat-operator"),
 		Credentials: credentials,
 		Intervals:   o.intervals,
+		LinkURLs:    linkURLs,
+		Namespaces:  splitList(o.watchNamespaces),
 	}
 	if err := r.SetupWithManager(mgr, crcontroller.Options{MaxConcurrentReconciles: o.maxConcurrent}); err != nil {
 		return fmt.Errorf("setting up the controller: %w", err)

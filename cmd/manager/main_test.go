@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -37,5 +38,20 @@ func TestSplitList(t *testing.T) {
 	got := splitList(" team-a, ,team-b,")
 	if len(got) != 2 || got[0] != "team-a" || got[1] != "team-b" {
 		t.Fatalf("splitList = %q, want [team-a team-b]", got)
+	}
+}
+
+func TestCheckKubernetes(t *testing.T) {
+	for v, ok := range map[string]bool{
+		"v1.32.0": true, "v1.37.2": true, "v1.32.1-eks-1234567": true, "v2.0.0": true,
+		"v1.31.9": false, "v1.30.0-gke.1": false, "not-a-version": false,
+	} {
+		err := checkKubernetes(v)
+		if (err == nil) != ok {
+			t.Errorf("%s: error %v, want accepted %v", v, err, ok)
+		}
+		if err != nil && !ok && v != "not-a-version" && !strings.Contains(err.Error(), "needs 1.32.0 or later") {
+			t.Errorf("%s: the error does not say which version is needed: %v", v, err)
+		}
 	}
 }

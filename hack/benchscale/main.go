@@ -10,7 +10,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -54,6 +53,7 @@ type options struct {
 	webhooks            bool
 	assets, bin         string
 	timeout             time.Duration
+	heapProfile         string
 }
 
 func main() {
@@ -65,6 +65,7 @@ func main() {
 	flag.StringVar(&o.assets, "envtest-assets", os.Getenv("KUBEBUILDER_ASSETS"), "folder with etcd and kube-apiserver (make envtest)")
 	flag.StringVar(&o.bin, "bin", "bin", "folder with manager and codat-simulator (make build)")
 	flag.DurationVar(&o.timeout, "timeout", 90*time.Minute, "give up after this long")
+	flag.StringVar(&o.heapProfile, "heap-profile", "", "write the manager's heap profile (go tool pprof) to this file once all objects are Ready")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "benchscale:", err)
@@ -134,10 +135,14 @@ func run(o options) error {
 
 	// The manager binary, at default flags but for its addresses.
 	managerArgs := []string{"--kubeconfig", env.Kubeconfig, "--codat-base-url", simURL,
-		"--default-credentials-secret", operatorNS + "/codat-credentials", "--health-probe-bind-address", "0",
+		"--default-credentials-secret", operatorNS + "/codat-credentials", "--default-credentials-namespaces", benchNS, "--health-probe-bind-address", "0",
 		"--metrics-bind-address", metricsAddr, "--metrics-secure=false", "--zap-log-level", "error"}
 	if o.webhooks {
 		managerArgs = append(managerArgs, "--webhook-bind-address", receiverAddr, "--webhook-secret", operatorNS+"/codat-webhooks")
+	}
+	pprofAddr := freeAddr()
+	if o.heapProfile != "" {
+		managerArgs = append(managerArgs, "--pprof-bind-address", pprofAddr)
 	}
 	manager, err := start(ctx, filepath.Join(o.bin, "manager"), managerArgs, filepath.Join(dir, "manager.log"))
 	if err != nil {
@@ -162,7 +167,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	defer watcher.Stop()
+	defer func() { watcher.Stop() }()
 	start := time.Now()
 	var created atomic.Int64
 	work := make(chan int)
@@ -197,25 +202,30 @@ func run(o options) error {
 		}()
 	}
 	var last time.Time
+	see := func(obj *codatv1.CodatConnection) {
+		if id := obj.Status.ConnectionID; id != "" && !linked[obj.Name] && obj.Status.ConnectionStatus == codatapi.StatusPendingAuth {
+			linked[obj.Name] = true
+			links <- [2]string{obj.Spec.CompanyID, id}
+		}
+		if !ready[obj.Name] && meta.IsStatusConditionTrue(obj.Status.Conditions, codatv1.ConditionReady) {
+			ready[obj.Name] = true
+			last = time.Now()
+		}
+	}
 	for len(ready) < o.objects {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%d of %d objects Ready when the time ran out", len(ready), o.objects)
 		case e, ok := <-watcher.ResultChan():
 			if !ok {
-				return errors.New("the watch ended")
-			}
-			obj, isConn := e.Object.(*codatv1.CodatConnection)
-			if !isConn || e.Type == watch.Deleted {
+				// The API server ends watches now and then: list what was missed and watch again.
+				if watcher, err = rewatch(ctx, c, see); err != nil {
+					return err
+				}
 				continue
 			}
-			if id := obj.Status.ConnectionID; id != "" && !linked[obj.Name] && obj.Status.ConnectionStatus == codatapi.StatusPendingAuth {
-				linked[obj.Name] = true
-				links <- [2]string{obj.Spec.CompanyID, id}
-			}
-			if !ready[obj.Name] && meta.IsStatusConditionTrue(obj.Status.Conditions, codatv1.ConditionReady) {
-				ready[obj.Name] = true
-				last = time.Now()
+			if obj, isConn := e.Object.(*codatv1.CodatConnection); isConn && e.Type != watch.Deleted {
+				see(obj)
 			}
 		}
 	}
@@ -232,6 +242,11 @@ func run(o options) error {
 		return err
 	}
 	rss, cpu := usage(manager.Process.Pid)
+	if o.heapProfile != "" {
+		if err := download("http://"+pprofAddr+"/debug/pprof/heap", o.heapProfile); err != nil {
+			return err
+		}
+	}
 	time.Sleep(5 * time.Second) // let the budget see the settled load
 	metrics := scrape("http://" + metricsAddr + "/metrics")
 
@@ -265,6 +280,19 @@ func run(o options) error {
 	return nil
 }
 
+// rewatch lists the objects, hands each to see, and watches from the list's version on.
+func rewatch(ctx context.Context, c client.WithWatch, see func(*codatv1.CodatConnection)) (watch.Interface, error) {
+	var list codatv1.CodatConnectionList
+	if err := c.List(ctx, &list, client.InNamespace(benchNS)); err != nil {
+		return nil, err
+	}
+	for i := range list.Items {
+		see(&list.Items[i])
+	}
+	return c.Watch(ctx, &codatv1.CodatConnectionList{}, client.InNamespace(benchNS),
+		&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
+}
+
 func start(ctx context.Context, path string, args []string, logPath string) (*exec.Cmd, error) {
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -272,8 +300,12 @@ func start(ctx context.Context, path string, args []string, logPath string) (*ex
 	}
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	return cmd, cmd.Start()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return cmd, nil
 }
 
 func stop(cmd *exec.Cmd) {
@@ -318,11 +350,24 @@ func send(method, url, body string) error {
 	return nil
 }
 
+func download(url, path string) error {
+	resp, err := http.Get(url) //nolint:gosec,noctx // the manager this program started
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, raw, 0o600)
+}
+
 func post(url, body string) error { return send(http.MethodPost, url, body) }
 func put(url, body string) error  { return send(http.MethodPut, url, body) }
 
 func simCounts(simURL string) (map[string]int, error) {
-	resp, err := http.Get(simURL + "/_sim/counts") //nolint:gosec,noctx // the simulator this program started
+	resp, err := http.Get(simURL + "/_sim/counts") //nolint:noctx // the simulator this program started
 	if err != nil {
 		return nil, err
 	}
@@ -331,8 +376,8 @@ func simCounts(simURL string) (map[string]int, error) {
 	return c.Operations, json.NewDecoder(resp.Body).Decode(&c)
 }
 
-// apiserverWrites sums the API server's count of updates and patches of CodatConnections (status
-// included).
+// apiserverWrites sums the API server's count of updates (verb PUT) and patches of
+// CodatConnections, status included, that it answered.
 func apiserverWrites(ctx context.Context, cs *kubernetes.Clientset) (int, error) {
 	raw, err := cs.RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
@@ -346,7 +391,7 @@ func apiserverWrites(ctx context.Context, cs *kubernetes.Clientset) (int, error)
 		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `resource="codatconnections"`) {
 			continue
 		}
-		if !strings.Contains(line, `verb="UPDATE"`) && !strings.Contains(line, `verb="PATCH"`) {
+		if !strings.Contains(line, `verb="PUT"`) && !strings.Contains(line, `verb="PATCH"`) {
 			continue
 		}
 		fields := strings.Fields(line)

@@ -21,6 +21,7 @@ import (
 // kept names what is copied from the spec's paths and webhooks.
 var kept = map[string][]string{
 	"paths": {
+		"/companies/{companyId}",
 		"/companies/{companyId}/connections",
 		"/companies/{companyId}/connections/{connectionId}",
 		"/companies/{companyId}/connections/{connectionId}/authorization",

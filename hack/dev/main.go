@@ -37,6 +37,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/codat-operator/codat-operator/internal/access"
 	"github.com/codat-operator/codat-operator/internal/testenv"
 	"github.com/codat-operator/codat-operator/internal/webhook"
 )
@@ -168,11 +169,17 @@ func (d *dev) run(ctx context.Context) error {
 	if err := createCredentials(ctx, c, apiKey, signingSecret); err != nil {
 		return err
 	}
+	logf("granting namespace %s the default credentials: kubectl label namespace %s %s", samplesNamespace, samplesNamespace, access.GrantedSelector)
+	if err := grantDefaultCredentials(ctx, c, samplesNamespace); err != nil {
+		return err
+	}
 
 	managerArgs := []string{
 		"--kubeconfig", kubeconfig,
 		"--codat-base-url", codatURL,
 		"--default-credentials-secret", credentialsNS + "/" + credentialsName,
+		// As the shipped manifests do: namespaces labelled so may use the default credentials.
+		"--default-credentials-namespace-selector", access.GrantedSelector,
 		"--health-probe-bind-address", "0",
 	}
 	if receiver != "" {
@@ -483,6 +490,24 @@ func createCredentials(ctx context.Context, c client.Client, apiKey, signingSecr
 		if err := c.Create(ctx, s); err != nil {
 			return fmt.Errorf("creating Secret %s/%s: %w", s.Namespace, s.Name, err)
 		}
+	}
+	return nil
+}
+
+// grantDefaultCredentials labels a namespace as the platform team does to let its
+// CodatConnections use the operator's default credentials.
+func grantDefaultCredentials(ctx context.Context, c client.Client, namespace string) error {
+	ns := &corev1.Namespace{}
+	if err := c.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
+		return fmt.Errorf("reading namespace %s: %w", namespace, err)
+	}
+	patch := client.MergeFrom(ns.DeepCopy())
+	if ns.Labels == nil {
+		ns.Labels = map[string]string{}
+	}
+	ns.Labels[access.LabelDefaultCredentials] = "granted"
+	if err := c.Patch(ctx, ns, patch); err != nil {
+		return fmt.Errorf("labelling namespace %s: %w", namespace, err)
 	}
 	return nil
 }

@@ -49,7 +49,7 @@ func main() {
 		os.Exit(1)
 	}
 	for _, f := range files {
-		if err := os.WriteFile(filepath.Join(root, f.path), f.content, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(root, f.path), f.content, 0o644); err != nil { //nolint:gosec // committed files, readable by everyone
 			fmt.Fprintln(os.Stderr, "installgen:", err)
 			os.Exit(1)
 		}

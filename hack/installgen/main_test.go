@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,7 +21,7 @@ func TestGeneratedFilesAreCurrent(t *testing.T) {
 			t.Errorf("%v: run `make manifests`", err)
 			continue
 		}
-		if string(got) != string(f.content) {
+		if !bytes.Equal(got, f.content) {
 			t.Errorf("%s is not what hack/installgen generates from its source: run `make manifests`", f.path)
 		}
 	}

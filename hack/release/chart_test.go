@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -55,7 +56,27 @@ func nonDefault() map[string]any {
 			},
 		},
 		"prometheusRule": map[string]any{"enabled": true, "labels": map[string]any{"release": "kube-prometheus"}},
-		"networkPolicy":  map[string]any{"enabled": true, "egress": map[string]any{"enabled": true}},
+		"networkPolicy": map[string]any{
+			"enabled":     true,
+			"egress":      map[string]any{"enabled": true},
+			"webhookFrom": []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "ingress-nginx"}}}},
+		},
+		// A zero floor is a value, not "unset": it must still render.
+		"codat": map[string]any{"baseURL": "https://api.codat.example", "requestsPerSecond": 2.5, "burst": 5, "quotaShare": 0.5, "quotaFloor": 0},
+		"webhook": map[string]any{
+			"enabled":       true,
+			"port":          9444,
+			"signingSecret": map[string]any{"name": "codat-signing"},
+			"tls":           map[string]any{"secretName": "codat-receiver-tls"},
+			"service":       map[string]any{"annotations": map[string]any{"example.com/exposed": "ingress"}},
+			"ingress": map[string]any{
+				"enabled":     true,
+				"className":   "nginx",
+				"annotations": map[string]any{"nginx.ingress.kubernetes.io/backend-protocol": "HTTPS"},
+				"hosts":       []any{map[string]any{"host": "codat-webhooks.example.com"}},
+				"tls":         []any{map[string]any{"hosts": []any{"codat-webhooks.example.com"}, "secretName": "codat-webhooks-ingress-tls"}},
+			},
+		},
 	}
 }
 
@@ -206,7 +227,11 @@ func TestChartNonDefaultValues(t *testing.T) {
 		t.Errorf("image %v, want %s", got, want)
 	}
 	args, _ := json.Marshal(c["args"])
-	for _, want := range []string{`"--watch-namespaces=customers,partners"`, `"--metrics-cert-path=/tmp/k8s-metrics-server/metrics-certs"`, `"--poll-interval=5m"`, `"--leader-elect"`} {
+	for _, want := range []string{
+		`"--watch-namespaces=customers,partners"`, `"--metrics-cert-path=/tmp/k8s-metrics-server/metrics-certs"`, `"--poll-interval=5m"`, `"--leader-elect"`,
+		`"--webhook-bind-address=:9444"`, `"--webhook-secret=$(POD_NAMESPACE)/codat-signing"`, `"--webhook-cert-dir=/tmp/codat-webhooks/certs"`,
+		`"--codat-base-url=https://api.codat.example"`, `"--codat-requests-per-second=2.5"`, `"--codat-burst=5"`, `"--codat-quota-share=0.5"`, `"--codat-quota-floor=0"`,
+	} {
 		if !bytes.Contains(args, []byte(want)) {
 			t.Errorf("args %s lack %s", args, want)
 		}
@@ -293,6 +318,186 @@ func TestChartNonDefaultValues(t *testing.T) {
 	if eg, _ := json.Marshal(egress.Object["spec"]); !bytes.Contains(eg, []byte(`"port":53`)) || !bytes.Contains(eg, []byte(`"port":443`)) || !bytes.Contains(eg, []byte(`"port":6443`)) {
 		t.Errorf("egress NetworkPolicy spec %s", eg)
 	}
+
+	checkWebhookReceiver(t, objs, d, "payments-codat-operator", 9444)
+}
+
+// checkWebhookReceiver checks nonDefault's webhook values: the receiver's port and
+// certificate in the Deployment, the Service in front of it, the Ingress routing
+// /webhooks/codat to the Service, and the NetworkPolicy admitting the port from
+// networkPolicy.webhookFrom.
+func checkWebhookReceiver(t *testing.T, objs []*unstructured.Unstructured, d *unstructured.Unstructured, fullname string, port int64) {
+	t.Helper()
+	c := container(t, d)
+	ports, _ := json.Marshal(c["ports"])
+	if !bytes.Contains(ports, []byte(fmt.Sprintf(`{"containerPort":%d,"name":"webhooks","protocol":"TCP"}`, port))) {
+		t.Errorf("container ports %s lack the receiver's port %d", ports, port)
+	}
+	mounts, _ := json.Marshal(c["volumeMounts"])
+	if !bytes.Contains(mounts, []byte(`{"mountPath":"/tmp/codat-webhooks/certs","name":"webhook-certs","readOnly":true}`)) {
+		t.Errorf("volumeMounts %s lack the receiver's certificate where --webhook-cert-dir points", mounts)
+	}
+	vols, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "volumes")
+	if vs, _ := json.Marshal(vols); !bytes.Contains(vs, []byte(`"name":"webhook-certs","secret":{"items":[{"key":"tls.crt","path":"tls.crt"},{"key":"tls.key","path":"tls.key"}],"secretName":"codat-receiver-tls"}`)) {
+		t.Errorf("volumes %s do not mount webhook.tls.secretName", vs)
+	}
+
+	svc := mustFind(t, objs, "Service", fullname+"-webhooks")
+	svcPorts, _, _ := unstructured.NestedSlice(svc.Object, "spec", "ports")
+	wantPorts := []any{map[string]any{"name": "webhooks", "port": port, "protocol": "TCP", "targetPort": "webhooks"}}
+	if diff := cmp.Diff(wantPorts, svcPorts); diff != "" {
+		t.Errorf("webhook Service ports (-want +got):\n%s", diff)
+	}
+	if typ, _, _ := unstructured.NestedString(svc.Object, "spec", "type"); typ != "ClusterIP" {
+		t.Errorf("webhook Service type %q, want ClusterIP", typ)
+	}
+	if svc.GetAnnotations()["example.com/exposed"] != "ingress" {
+		t.Errorf("webhook Service annotations %v lack webhook.service.annotations", svc.GetAnnotations())
+	}
+	sel, _, _ := unstructured.NestedStringMap(svc.Object, "spec", "selector")
+	podLabels, _, _ := unstructured.NestedStringMap(d.Object, "spec", "template", "metadata", "labels")
+	if len(sel) == 0 {
+		t.Error("the webhook Service selects no pods")
+	}
+	for k, v := range sel {
+		if podLabels[k] != v {
+			t.Errorf("the webhook Service selects %s=%s, the pods have %q", k, v, podLabels[k])
+		}
+	}
+
+	ing := mustFind(t, objs, "Ingress", fullname+"-webhooks")
+	var spec struct {
+		IngressClassName string `json:"ingressClassName"`
+		TLS              []struct {
+			Hosts      []string `json:"hosts"`
+			SecretName string   `json:"secretName"`
+		} `json:"tls"`
+		Rules []struct {
+			Host string `json:"host"`
+			HTTP struct {
+				Paths []struct {
+					Path     string `json:"path"`
+					PathType string `json:"pathType"`
+					Backend  struct {
+						Service struct {
+							Name string `json:"name"`
+							Port struct {
+								Number int64 `json:"number"`
+							} `json:"port"`
+						} `json:"service"`
+					} `json:"backend"`
+				} `json:"paths"`
+			} `json:"http"`
+		} `json:"rules"`
+	}
+	raw, _ := json.Marshal(ing.Object["spec"])
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		t.Fatalf("Ingress spec %s: %v", raw, err)
+	}
+	if spec.IngressClassName != "nginx" || len(spec.TLS) != 1 || spec.TLS[0].SecretName != "codat-webhooks-ingress-tls" ||
+		!slices.Equal(spec.TLS[0].Hosts, []string{"codat-webhooks.example.com"}) {
+		t.Errorf("Ingress class or TLS: %s", raw)
+	}
+	if len(spec.Rules) != 1 || spec.Rules[0].Host != "codat-webhooks.example.com" || len(spec.Rules[0].HTTP.Paths) != 1 {
+		t.Fatalf("Ingress rules: %s", raw)
+	}
+	p := spec.Rules[0].HTTP.Paths[0]
+	if p.Path != "/webhooks/codat" || p.PathType != "Exact" || p.Backend.Service.Name != svc.GetName() || p.Backend.Service.Port.Number != port {
+		t.Errorf("Ingress path %+v, want /webhooks/codat (Exact) to Service %s port %d", p, svc.GetName(), port)
+	}
+	if ing.GetAnnotations()["nginx.ingress.kubernetes.io/backend-protocol"] != "HTTPS" {
+		t.Errorf("Ingress annotations %v lack webhook.ingress.annotations", ing.GetAnnotations())
+	}
+
+	np := mustFind(t, objs, "NetworkPolicy", fullname+"-allow-webhook-traffic")
+	rules, _, _ := unstructured.NestedSlice(np.Object, "spec", "ingress")
+	wantRules := []any{map[string]any{
+		"from":  []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "ingress-nginx"}}}},
+		"ports": []any{map[string]any{"port": port, "protocol": "TCP"}},
+	}}
+	if diff := cmp.Diff(wantRules, rules); diff != "" {
+		t.Errorf("webhook NetworkPolicy ingress (-want +got):\n%s", diff)
+	}
+	npSel, _, _ := unstructured.NestedStringMap(np.Object, "spec", "podSelector", "matchLabels")
+	for k, v := range npSel {
+		if podLabels[k] != v {
+			t.Errorf("the webhook NetworkPolicy selects %s=%s, the pods have %q", k, v, podLabels[k])
+		}
+	}
+}
+
+// TestChartWebhookDefaults: webhook.enabled alone renders what config/default with
+// the config/webhook-receiver component does (same flags, port and Service), with
+// no certificate, no Ingress, and a NetworkPolicy admitting the port from anywhere.
+func TestChartWebhookDefaults(t *testing.T) {
+	_, chartObjs := renderObjects(t, map[string]any{
+		"webhook":       map[string]any{"enabled": true},
+		"networkPolicy": map[string]any{"enabled": true},
+	}, release, namespace)
+
+	// config/default with the webhook-receiver component, as its comment says to turn it on.
+	kustObjs := kustomizeDefaultWith(t, nil, []string{"../webhook-receiver"})
+
+	kc := container(t, mustFind(t, kustObjs, "Deployment", "codat-operator-controller-manager"))
+	cd := mustFind(t, chartObjs, "Deployment", "codat-operator-controller-manager")
+	cc := container(t, cd)
+	for _, f := range []string{"args", "ports", "volumeMounts"} {
+		if diff := cmp.Diff(kc[f], cc[f]); diff != "" {
+			t.Errorf("manager container %s (-config +chart):\n%s", f, diff)
+		}
+	}
+	if vols, found, _ := unstructured.NestedSlice(cd.Object, "spec", "template", "spec", "volumes"); found {
+		t.Errorf("volumes %v without webhook.tls.secretName", vols)
+	}
+	ks := mustFind(t, kustObjs, "Service", "codat-operator-webhooks")
+	cs := mustFind(t, chartObjs, "Service", "codat-operator-webhooks")
+	kp, _, _ := unstructured.NestedSlice(ks.Object, "spec", "ports")
+	cp, _, _ := unstructured.NestedSlice(cs.Object, "spec", "ports")
+	if diff := cmp.Diff(kp, cp); diff != "" {
+		t.Errorf("ports of Service codat-operator-webhooks (-config +chart):\n%s", diff)
+	}
+	if ing := find(chartObjs, "Ingress", ""); ing != nil {
+		t.Errorf("Ingress %s rendered without webhook.ingress.enabled", ing.GetName())
+	}
+	np := mustFind(t, chartObjs, "NetworkPolicy", "codat-operator-allow-webhook-traffic")
+	rules, _, _ := unstructured.NestedSlice(np.Object, "spec", "ingress")
+	want := []any{map[string]any{"ports": []any{map[string]any{"port": int64(9443), "protocol": "TCP"}}}}
+	if diff := cmp.Diff(want, rules); diff != "" {
+		t.Errorf("webhook NetworkPolicy ingress with the default webhookFrom, want any source (-want +got):\n%s", diff)
+	}
+}
+
+// TestChartGrantsDefaultCredentials: the default grants namespaces by label only
+// (none until labelled); a list grants by name; without a Secret nothing is granted.
+func TestChartGrantsDefaultCredentials(t *testing.T) {
+	cases := []struct {
+		name        string
+		credentials map[string]any
+		want, not   []string
+	}{
+		{"default", map[string]any{},
+			[]string{`"--default-credentials-namespace-selector=codat.io/default-credentials=granted"`}, []string{"--default-credentials-namespaces"}},
+		{"by name only", map[string]any{"namespaceSelector": "", "namespaces": []any{"team-a", "team-b"}},
+			[]string{`"--default-credentials-namespaces=team-a,team-b"`}, []string{"--default-credentials-namespace-selector"}},
+		{"no Secret", map[string]any{"secretName": "", "namespaces": []any{"team-a"}},
+			nil, []string{"--default-credentials-namespaces", "--default-credentials-namespace-selector", "--default-credentials-secret"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, objs := renderObjects(t, map[string]any{"defaultCredentials": tc.credentials}, release, namespace)
+			args, _ := json.Marshal(container(t, mustFind(t, objs, "Deployment", "codat-operator-controller-manager"))["args"])
+			for _, want := range tc.want {
+				if !bytes.Contains(args, []byte(want)) {
+					t.Errorf("args %s lack %s", args, want)
+				}
+			}
+			for _, not := range tc.not {
+				if bytes.Contains(args, []byte(not)) {
+					t.Errorf("args %s have %s", args, not)
+				}
+			}
+		})
+	}
 }
 
 func strictDecode(t *testing.T, obj *unstructured.Unstructured, into any) {
@@ -316,11 +521,13 @@ func TestChartRefuses(t *testing.T) {
 		kubeVersion string
 		want        string
 	}{
-		"the latest tag":                {map[string]any{"image": map[string]any{"tag": "latest"}}, "1.32.0", "latest is not allowed"},
-		"a digest that is not a digest": {map[string]any{"image": map[string]any{"digest": "v1"}}, "1.32.0", "not a sha256"},
-		"a ServiceMonitor without TLS":  {map[string]any{"metrics": map[string]any{"serviceMonitor": map[string]any{"enabled": true}}}, "1.32.0", "verifies the manager's certificate"},
-		"cert-manager without issuer":   {map[string]any{"metrics": map[string]any{"tls": map[string]any{"certManager": map[string]any{"enabled": true}}}}, "1.32.0", "issuerRef.name is required"},
-		"Kubernetes 1.31":               {nil, "1.31.4", "kubeVersion"},
+		"the latest tag":                   {map[string]any{"image": map[string]any{"tag": "latest"}}, "1.32.0", "latest is not allowed"},
+		"a digest that is not a digest":    {map[string]any{"image": map[string]any{"digest": "v1"}}, "1.32.0", "not a sha256"},
+		"a ServiceMonitor without TLS":     {map[string]any{"metrics": map[string]any{"serviceMonitor": map[string]any{"enabled": true}}}, "1.32.0", "verifies the manager's certificate"},
+		"cert-manager without issuer":      {map[string]any{"metrics": map[string]any{"tls": map[string]any{"certManager": map[string]any{"enabled": true}}}}, "1.32.0", "issuerRef.name is required"},
+		"Kubernetes 1.31":                  {nil, "1.31.4", "kubeVersion"},
+		"a webhook without signing secret": {map[string]any{"webhook": map[string]any{"enabled": true, "signingSecret": map[string]any{"name": ""}}}, "1.32.0", "webhook.signingSecret.name is required"},
+		"a webhook Ingress without hosts":  {map[string]any{"webhook": map[string]any{"enabled": true, "ingress": map[string]any{"enabled": true}}}, "1.32.0", "webhook.ingress.hosts needs at least one host"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := render(ch, c.values, release, namespace, c.kubeVersion)
@@ -380,28 +587,126 @@ func TestChartAppliesToAPIServer(t *testing.T) {
 	for _, c := range []struct {
 		name, release, ns string
 		values            map[string]any
+		watched           []string
 		want              []string
 	}{
-		{"defaults", release, namespace, nil, []string{
+		{"defaults", release, namespace, nil, nil, []string{
 			"customresourcedefinition.apiextensions.k8s.io/codatconnections.codat.io serverside-applied (server dry run)",
 			"deployment.apps/codat-operator-controller-manager serverside-applied (server dry run)",
 			"clusterrole.rbac.authorization.k8s.io/codat-operator-manager-role serverside-applied (server dry run)",
 		}},
-		{"non-default values", "payments", "platform", nonDefault(), []string{
+		{"non-default values", "payments", "platform", nonDefault(), []string{"customers", "partners"}, []string{
 			"deployment.apps/payments-codat-operator-controller-manager serverside-applied (server dry run)",
 			"servicemonitor.monitoring.coreos.com/payments-codat-operator-controller-manager-metrics-monitor serverside-applied (server dry run)",
 			"prometheusrule.monitoring.coreos.com/payments-codat-operator-alerts serverside-applied (server dry run)",
 			"networkpolicy.networking.k8s.io/payments-codat-operator-egress serverside-applied (server dry run)",
+			"networkpolicy.networking.k8s.io/payments-codat-operator-allow-webhook-traffic serverside-applied (server dry run)",
+			"service/payments-codat-operator-webhooks serverside-applied (server dry run)",
+			"ingress.networking.k8s.io/payments-codat-operator-webhooks serverside-applied (server dry run)",
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			manifest, _ := renderObjects(t, c.values, c.release, c.ns)
-			out := dryRunApply(t, env, c.ns, manifest)
+			out := dryRunApply(t, env, c.ns, manifest, c.watched...)
 			for _, want := range c.want {
 				if !strings.Contains(out, want) {
 					t.Errorf("the dry run did not report %q:\n%s", want, out)
 				}
 			}
 		})
+	}
+}
+
+// kustomizeDefaultWith builds config/default with more resources and components,
+// as its comments say to turn them on, from a copy of config/.
+func kustomizeDefaultWith(t *testing.T, resources, components []string) []*unstructured.Unstructured {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(repoRoot, "config"))); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "default", "kustomization.yaml")
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k struct {
+		Namespace  string   `json:"namespace"`
+		NamePrefix string   `json:"namePrefix"`
+		Resources  []string `json:"resources"`
+		Components []string `json:"components,omitempty"`
+	}
+	if err := yaml.UnmarshalStrict(raw, &k); err != nil {
+		t.Fatalf("config/default/kustomization.yaml: %v", err)
+	}
+	k.Resources = append(k.Resources, resources...)
+	k.Components = append(k.Components, components...)
+	if raw, err = yaml.Marshal(k); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := kubectl(t, "", "kustomize", filepath.Join(dir, "default"))
+	if err != nil {
+		t.Fatalf("kubectl kustomize config/default with resources %v and components %v: %v: %s", resources, components, err, stderr)
+	}
+	return decodeAll(t, out)
+}
+
+// TestConfigServiceMonitorVerifiesCertificate: config/prometheus's ServiceMonitor
+// verifies the manager's certificate as the chart's does (CA from the Secret's
+// ca.crt, server name of the metrics Service config/default renders), and the
+// config/prometheus/metrics-cert component gives the manager that Secret as the
+// chart does with metrics.tls.secretName.
+func TestConfigServiceMonitorVerifiesCertificate(t *testing.T) {
+	kustObjs := kustomizeDefaultWith(t, []string{"../prometheus"}, []string{"../prometheus/metrics-cert"})
+	sm := mustFind(t, kustObjs, "ServiceMonitor", "codat-operator-controller-manager-metrics-monitor")
+	var monitor monitoringv1.ServiceMonitor
+	strictDecode(t, sm, &monitor)
+	if len(monitor.Spec.Endpoints) != 1 {
+		t.Fatalf("ServiceMonitor endpoints: %+v", monitor.Spec.Endpoints)
+	}
+	tc := monitor.Spec.Endpoints[0].TLSConfig
+	if tc == nil || tc.InsecureSkipVerify != nil && *tc.InsecureSkipVerify {
+		t.Fatalf("config/prometheus's ServiceMonitor does not verify the certificate: tlsConfig %+v", tc)
+	}
+	svc := mustFind(t, kustObjs, "Service", "codat-operator-controller-manager-metrics-service")
+	serverName := ""
+	if tc.ServerName != nil {
+		serverName = *tc.ServerName
+	}
+	if want := svc.GetName() + "." + svc.GetNamespace() + ".svc"; serverName != want {
+		t.Errorf("ServiceMonitor serverName %q, want the metrics Service's DNS name %s", serverName, want)
+	}
+	if tc.CA.Secret == nil || tc.CA.Secret.Key != "ca.crt" {
+		t.Fatalf("ServiceMonitor CA %+v, want key ca.crt of a Secret", tc.CA)
+	}
+	secret := tc.CA.Secret.Name
+
+	// The chart with the same Secret renders the same manager flags, mounts and ServiceMonitor endpoint.
+	_, chartObjs := renderObjects(t, map[string]any{"metrics": map[string]any{
+		"tls":            map[string]any{"secretName": secret},
+		"serviceMonitor": map[string]any{"enabled": true},
+	}}, release, namespace)
+	kd := mustFind(t, kustObjs, "Deployment", "codat-operator-controller-manager")
+	cd := mustFind(t, chartObjs, "Deployment", "codat-operator-controller-manager")
+	kc, cc := container(t, kd), container(t, cd)
+	for _, f := range []string{"args", "volumeMounts"} {
+		if diff := cmp.Diff(cc[f], kc[f]); diff != "" {
+			t.Errorf("manager container %s (-chart +config):\n%s", f, diff)
+		}
+	}
+	kv, _, _ := unstructured.NestedSlice(kd.Object, "spec", "template", "spec", "volumes")
+	cv, _, _ := unstructured.NestedSlice(cd.Object, "spec", "template", "spec", "volumes")
+	if diff := cmp.Diff(cv, kv); diff != "" {
+		t.Errorf("manager volumes (-chart +config):\n%s", diff)
+	}
+	var chartMonitor monitoringv1.ServiceMonitor
+	strictDecode(t, mustFind(t, chartObjs, "ServiceMonitor", ""), &chartMonitor)
+	chartEP := chartMonitor.Spec.Endpoints[0]
+	chartEP.Interval = "" // the chart sets metrics.serviceMonitor.interval; config leaves Prometheus's default
+	if diff := cmp.Diff(chartEP, monitor.Spec.Endpoints[0]); diff != "" {
+		t.Errorf("ServiceMonitor endpoint (-chart +config):\n%s", diff)
 	}
 }

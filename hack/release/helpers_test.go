@@ -182,11 +182,14 @@ func kubectl(t *testing.T, stdin string, args ...string) (string, string, error)
 // dryRunApply applies manifests with server-side dry-run to the test API
 // server in namespace ns, created with the restricted Pod Security Standard
 // enforced; the API server warns about pods that would violate it.
-func dryRunApply(t *testing.T, env *testenv.Env, ns, manifests string) string {
+func dryRunApply(t *testing.T, env *testenv.Env, ns, manifests string, watched ...string) string {
 	t.Helper()
-	nsYAML := fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n  labels:\n    pod-security.kubernetes.io/enforce: restricted\n", ns)
-	if _, stderr, err := kubectl(t, nsYAML, "--kubeconfig", env.Kubeconfig, "apply", "--server-side", "-f", "-"); err != nil {
-		t.Fatalf("creating namespace %s: %v: %s", ns, err, stderr)
+	// The release namespace, and the namespaces the operator watches, exist before an install.
+	for _, n := range append([]string{ns}, watched...) {
+		nsYAML := fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n  labels:\n    pod-security.kubernetes.io/enforce: restricted\n", n)
+		if _, stderr, err := kubectl(t, nsYAML, "--kubeconfig", env.Kubeconfig, "apply", "--server-side", "-f", "-"); err != nil {
+			t.Fatalf("creating namespace %s: %v: %s", n, err, stderr)
+		}
 	}
 	// The CRD is already installed by envtest from config/crd/bases; the
 	// dry-run apply takes it over, as an upgrade would.

@@ -135,10 +135,13 @@ func (b *Budget) Observe(key string, limit, remaining int, reset time.Time) {
 		// A new period: Codat names another reset time. This process saw it begin: what was
 		// used since is the user's application's.
 		a.used = 0
-	default:
+	case limit == a.limit:
 		// Within a period the quota only goes down; answers to concurrent requests arrive in
 		// any order, so the least remaining seen is the truth.
 		remaining = min(remaining, a.remaining)
+	default:
+		// The quota itself changed within the period: Codat's grows with each company that
+		// connects (and shrinks with one that disconnects), and what is left moves with it.
 	}
 	a.limit, a.remaining = limit, remaining
 	if !reset.IsZero() {

@@ -253,6 +253,31 @@ func TestRestartDoesNotOverspend(t *testing.T) {
 	}
 }
 
+// Codat's quota grows with each company that connects: what is left grows with it, and a budget
+// that was down to writes only goes back to normal.
+func TestQuotaGrowsAsCompaniesConnect(t *testing.T) {
+	c := &clock{t: midnight}
+	b := New(Options{Now: c.now})
+	reset := midnight.Add(24 * time.Hour)
+	for used := 1; used <= 300; used++ { // a mass apply: creates on an account with no connected company
+		b.Observe(key, 1000, 1000-used, reset)
+	}
+	if p := b.PlanFor(key); p.Mode != WritesOnly {
+		t.Fatalf("300 of a 1,000 quota used by the operator (share 250): mode %s, want writes-only", p.Mode)
+	}
+	// 100 companies connected: Codat's quota is 1,000 x (1 + 100).
+	b.Observe(key, 101000, 101000-301, reset)
+	if p := b.PlanFor(key); p.Mode != Normal {
+		t.Fatalf("the quota grew to 101,000 with 301 used: mode %s, want normal", p.Mode)
+	}
+	// Within the grown quota, answers arriving out of order keep the least remaining seen.
+	b.Observe(key, 101000, 101000-310, reset)
+	b.Observe(key, 101000, 101000-305, reset)
+	if a := b.accounts[key]; a.remaining != 101000-310 {
+		t.Fatalf("remaining %d, want %d", a.remaining, 101000-310)
+	}
+}
+
 func TestModeNames(t *testing.T) {
 	for m, want := range map[Mode]string{Normal: "normal", Stretched: "stretched", WritesOnly: "writes-only"} {
 		if m.String() != want {

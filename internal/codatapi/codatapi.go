@@ -15,10 +15,15 @@ const (
 	OpUpdateConnectionAuthorization = "update-connection-authorization"
 )
 
-// Operations lists the six operations, in the order of Codat's reference.
+// OpGetCompany reads a company (its tags): the one call outside the connection operations, made
+// only to check a namespace's allowed companies by tag.
+const OpGetCompany = "get-company"
+
+// Operations lists the six connection operations, in the order of Codat's reference, and
+// get-company.
 var Operations = []string{
 	OpListConnections, OpCreateConnection, OpGetConnection,
-	OpDeleteConnection, OpUnlinkConnection, OpUpdateConnectionAuthorization,
+	OpDeleteConnection, OpUnlinkConnection, OpUpdateConnectionAuthorization, OpGetCompany,
 }
 
 // IsWrite reports the operations that change a connection in Codat.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/codat-operator/codat-operator/internal/codatapi"
@@ -168,6 +169,32 @@ func (c *Client) connection(ctx context.Context, key APIKey, r request, wantID s
 		return nil, badResponse(r.op, fmt.Sprintf("the response is connection %s, not %s", conn.ID, wantID))
 	}
 	return normalize(&conn), nil
+}
+
+// Company is what the operator reads of a Codat company.
+type Company struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Tags are the company's key/value tags (at most 10, Codat says).
+	Tags map[string]string `json:"tags"`
+}
+
+// GetCompany reads a company (GET /companies/{companyId}). Codat's answer also lists the company's
+// connections, link URLs included; only the id, name and tags are kept.
+func (c *Client) GetCompany(ctx context.Context, key APIKey, companyID string) (*Company, error) {
+	op := codatapi.OpGetCompany
+	if err := requireIDs(op, companyID, "-", "-"); err != nil {
+		return nil, err
+	}
+	var company Company
+	if err := c.do(ctx, key, request{op: op, method: http.MethodGet, companyID: companyID,
+		url: c.endpoint("/companies/"+url.PathEscape(companyID), nil)}, &company); err != nil {
+		return nil, err
+	}
+	if !strings.EqualFold(company.ID, companyID) {
+		return nil, badResponse(op, fmt.Sprintf("the response is company %q, not %s", company.ID, companyID))
+	}
+	return &company, nil
 }
 
 func badResponse(op, message string) *Error {

@@ -105,6 +105,12 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // wrong method.
 func route(method, path string) (op, companyID, connectionID string, ok bool) {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
+	if len(parts) == 2 && parts[0] == "companies" && parts[1] != "" {
+		if method == http.MethodGet {
+			return codatapi.OpGetCompany, parts[1], "", true
+		}
+		return "method", parts[1], "", false
+	}
 	if len(parts) < 3 || parts[0] != "companies" || parts[2] != "connections" || parts[1] == "" {
 		return "", "", "", false
 	}
@@ -234,6 +240,8 @@ func (s *Simulator) operateLocked(r *http.Request, op, companyID, connectionID s
 		return resp
 	case codatapi.OpGetConnection:
 		return jsonResponse(http.StatusOK, c.conns[connectionID].Connection)
+	case codatapi.OpGetCompany:
+		return jsonResponse(http.StatusOK, s.companyLocked(companyID, c))
 	case codatapi.OpDeleteConnection:
 		_ = s.deleteLocked(companyID, connectionID)
 		return &response{status: http.StatusOK, header: http.Header{}}
@@ -249,6 +257,27 @@ func (s *Simulator) operateLocked(r *http.Request, op, companyID, connectionID s
 		return resp
 	}
 	return errorResponse(http.StatusNotFound, "Unknown operation.")
+}
+
+// companyBody is Codat's Company, as much of it as the simulator knows.
+type companyBody struct {
+	ID              string            `json:"id"`
+	Name            string            `json:"name"`
+	Description     string            `json:"description"`
+	Redirect        string            `json:"redirect"`
+	Tags            map[string]string `json:"tags,omitempty"`
+	DataConnections []Connection      `json:"dataConnections"`
+}
+
+func (s *Simulator) companyLocked(companyID string, c *company) companyBody {
+	body := companyBody{ID: companyID, Name: "Company " + companyID[:min(8, len(companyID))],
+		Redirect: "https://link.codat.io/company/" + companyID, Tags: s.companyTagsLocked(companyID), DataConnections: []Connection{}}
+	for _, id := range c.order {
+		if conn := c.conns[id]; conn != nil {
+			body.DataConnections = append(body.DataConnections, conn.Connection)
+		}
+	}
+	return body
 }
 
 // injectFaultLocked decides quota, rate-limit and error faults for an authenticated request.

@@ -23,6 +23,8 @@ type Company interface {
 	Unlink(ctx context.Context, connectionID string) (*codatclient.Connection, error)
 	UpdateAuthorization(ctx context.Context, connectionID string, body map[string]string) (*codatclient.Connection, error)
 	Delete(ctx context.Context, connectionID string) error
+	// Tags reads the company's tags (Codat's get-company).
+	Tags(ctx context.Context) (map[string]string, error)
 }
 
 // ClientConnector connects through one shared codatclient.Client, so that its
@@ -64,4 +66,12 @@ func (c *clientCompany) UpdateAuthorization(ctx context.Context, id string, body
 
 func (c *clientCompany) Delete(ctx context.Context, id string) error {
 	return c.client.DeleteConnection(ctx, c.key, c.companyID, id)
+}
+
+func (c *clientCompany) Tags(ctx context.Context) (map[string]string, error) {
+	company, err := c.client.GetCompany(ctx, c.key, c.companyID)
+	if err != nil {
+		return nil, err
+	}
+	return company.Tags, nil
 }

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+	"github.com/codat-operator/codat-operator/internal/access"
 	"github.com/codat-operator/codat-operator/internal/budget"
 )
 
@@ -68,10 +69,16 @@ type Reconciler struct {
 	Webhooks *Webhooks
 	// Budget, when set, keeps polls within the operator's share of each
 	// Codat account's daily quota.
-	Budget      *budget.Budget
+	Budget *budget.Budget
+	// Metrics, when set, counts failed passes (NewMetrics).
+	Metrics     *Metrics
 	Recorder    events.EventRecorder
 	Credentials DefaultCredentials
 	Intervals   Intervals
+	// LinkURLs says where link URLs go: status (the zero value) or Secrets.
+	LinkURLs LinkURLDestination
+	// Namespaces are those the manager watches (--watch-namespaces); empty is all.
+	Namespaces []string
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 
@@ -85,6 +92,8 @@ type Reconciler struct {
 	seen sync.Map
 	// queue is the controller's work queue (SetupWithManager).
 	queue *fairQueue
+	// tags remembers Codat companies' tags, for namespaces allowed companies by tag.
+	tags access.TagCache
 }
 
 func (r *Reconciler) init() {
@@ -119,7 +128,9 @@ func (r *Reconciler) init() {
 // +kubebuilder:rbac:groups=codat.io,resources=codatconnections/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=codat.io,resources=codatconnections/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // Reconcile brings one CodatConnection and its connection in Codat together.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
@@ -184,6 +195,9 @@ func (r *Reconciler) reconcile(ctx context.Context, obj *codatv1.CodatConnection
 	conn, err = r.converge(ctx, obj, codat, conn)
 	recordConnection(obj, conn)
 	if err != nil {
+		return result{}, err
+	}
+	if err := r.publishLinkURL(ctx, obj); err != nil {
 		return result{}, err
 	}
 	state, err := assess(obj)

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+	"github.com/codat-operator/codat-operator/internal/access"
 	"github.com/codat-operator/codat-operator/internal/codatclient"
 )
 
@@ -22,6 +23,13 @@ import (
 type DefaultCredentials struct {
 	APIKey codatclient.APIKey
 	Secret types.NamespacedName
+	// Grant names the namespaces that may use them; the zero Grant allows none.
+	Grant access.Grant
+}
+
+// Configured says whether there are default credentials at all.
+func (c DefaultCredentials) Configured() bool {
+	return c.APIKey != "" || c.Secret.Name != ""
 }
 
 // session is what one pass may use of Codat: the object's company under the
@@ -37,13 +45,28 @@ type session struct {
 }
 
 // connect resolves the object's credentials and binds Codat's API to them.
+// The default credentials serve only namespaces granted them, and only on the
+// companies each may manage: both are checked before any Codat call.
 func (r *Reconciler) connect(ctx context.Context, obj *codatv1.CodatConnection) (session, error) {
+	var ns *metav1.PartialObjectMetadata
+	if obj.Spec.CredentialsRef == nil && r.Credentials.Configured() {
+		var err error
+		if ns, err = r.defaultCredentialsGranted(ctx, obj); err != nil {
+			return session{}, err
+		}
+	}
 	key, err := r.apiKey(ctx, obj)
 	if err != nil {
 		return session{}, err
 	}
+	company := r.Codat.Connect(key, obj.Spec.CompanyID)
+	if ns != nil {
+		if err := r.companyAllowed(ctx, obj, ns, company); err != nil {
+			return session{}, err
+		}
+	}
 	return session{
-		Company:     r.Codat.Connect(key, obj.Spec.CompanyID),
+		Company:     company,
 		credentials: r.credentialsSource(obj),
 		inputs:      r.stalledInputs(ctx, obj, key),
 		key:         key.Fingerprint(),

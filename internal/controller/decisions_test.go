@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+	"github.com/codat-operator/codat-operator/internal/access"
 	"github.com/codat-operator/codat-operator/internal/budget"
 	"github.com/codat-operator/codat-operator/internal/codatapi"
 	"github.com/codat-operator/codat-operator/internal/codatclient"
@@ -47,6 +48,7 @@ var testNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 // errors to answer with, per operation (consumed in order; nil = answer).
 type fakeCodat struct {
 	conns map[string]*codatclient.Connection
+	tags  map[string]string // the company's tags
 	calls []string
 	fail  map[string][]error
 }
@@ -144,6 +146,14 @@ func (f *fakeCodat) Delete(_ context.Context, id string) error {
 	return nil
 }
 
+func (f *fakeCodat) Tags(context.Context) (map[string]string, error) {
+	f.calls = append(f.calls, "get-company")
+	if err := f.failure(codatapi.OpGetCompany); err != nil {
+		return nil, err
+	}
+	return f.tags, nil
+}
+
 func httpErr(op string, status int) error {
 	return &codatclient.Error{Operation: op, Kind: codatclient.KindHTTP, StatusCode: status, Message: http.StatusText(status)}
 }
@@ -174,6 +184,9 @@ func newWorld(t *testing.T, codat *fakeCodat, objs ...client.Object) *world {
 		ObjectMeta: metav1.ObjectMeta{Namespace: "codat-system", Name: "codat-credentials"},
 		Data:       map[string][]byte{codatv1.DefaultCredentialsKey: []byte(testKey)},
 	})
+	if !hasNamespace(objs, testNS) {
+		objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNS, Labels: map[string]string{access.LabelDefaultCredentials: "granted"}}})
+	}
 	k8s := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
 		WithStatusSubresource(&codatv1.CodatConnection{}).
 		WithIndex(&codatv1.CodatConnection{}, fieldConnectionID, func(o client.Object) []string {
@@ -182,11 +195,29 @@ func newWorld(t *testing.T, codat *fakeCodat, objs ...client.Object) *world {
 	recorder := events.NewFakeRecorder(100)
 	r := &Reconciler{
 		Client: k8s, APIReader: k8s, Codat: codat, Recorder: recorder,
-		Credentials: DefaultCredentials{Secret: types.NamespacedName{Namespace: "codat-system", Name: "codat-credentials"}},
+		Credentials: DefaultCredentials{Secret: types.NamespacedName{Namespace: "codat-system", Name: "codat-credentials"}, Grant: testGrant},
 		Intervals:   DefaultIntervals,
 		Now:         func() time.Time { return testNow },
 	}
 	return &world{t: t, r: r, k8s: k8s, codat: codat, events: recorder}
+}
+
+// testGrant grants the default credentials to namespaces labelled as the shipped manifests expect.
+var testGrant = func() access.Grant {
+	g, err := access.ParseGrant(nil, access.GrantedSelector)
+	if err != nil {
+		panic(err)
+	}
+	return g
+}()
+
+func hasNamespace(objs []client.Object, name string) bool {
+	for _, o := range objs {
+		if _, ok := o.(*corev1.Namespace); ok && o.GetName() == name {
+			return true
+		}
+	}
+	return false
 }
 
 // reconcile runs one pass and returns the object as stored afterwards.
@@ -563,6 +594,14 @@ func TestDeletionPolicies(t *testing.T) {
 		{name: "Delete that fails for a moment is retried", obj: object("retried", deleting(codatv1.DeletionPolicyDelete, "Linked")),
 			codat: newFakeCodat(conn(connA, "gbol", "Linked", testNow)), fail: map[string][]error{codatapi.OpDeleteConnection: {httpErr(codatapi.OpDeleteConnection, 503)}},
 			wantCalls: []string{"delete " + connA}, wantReason: codatv1.ReasonCodatUnavailable},
+		{name: "an adopted connection is left alone without an explicit policy", obj: object("adopted", deleting("", "Linked"), func(o *codatv1.CodatConnection) {
+			o.Spec.ConnectionID = connA
+		}), codat: newFakeCodat(conn(connA, "gbol", "Linked", testNow)), wantGone: true},
+		{name: "an adopted connection is deleted when the object says so", obj: object("adopted-delete", deleting(codatv1.DeletionPolicyDelete, "Linked"), func(o *codatv1.CodatConnection) {
+			o.Spec.ConnectionID = connA
+		}), codat: newFakeCodat(conn(connA, "gbol", "Linked", testNow)), wantCalls: []string{"delete " + connA}, wantGone: true},
+		{name: "a created connection is deleted without an explicit policy", obj: object("created", deleting("", "Linked")),
+			codat: newFakeCodat(conn(connA, "gbol", "Linked", testNow)), wantCalls: []string{"delete " + connA}, wantGone: true},
 		{name: "an interrupted create is found and deleted", obj: object("interrupted", pendingSince(testNow.Add(-time.Minute)), func(o *codatv1.CodatConnection) {
 			o.DeletionTimestamp = &metav1.Time{Time: testNow}
 		}), codat: newFakeCodat(conn(connA, "gbol", "PendingAuth", testNow)), wantCalls: []string{"list", "delete " + connA}, wantGone: true},

@@ -39,6 +39,9 @@ func (r *Reconciler) delete(ctx context.Context, obj *codatv1.CodatConnection, c
 			return err
 		}
 	}
+	if err := r.deleteLinkURLSecret(ctx, obj); err != nil {
+		return retry(codatv1.ReasonProgressing, fmt.Sprintf("Deleting the link URL Secret %s failed; retrying", obj.Status.LinkURLSecret), true)
+	}
 	controllerutil.RemoveFinalizer(obj, codatv1.Finalizer)
 	return r.writeMetadata(ctx, obj)
 }
@@ -94,9 +97,17 @@ func (r *Reconciler) release(ctx context.Context, obj *codatv1.CodatConnection, 
 	return nil
 }
 
+// deletionPolicy is the policy in effect: the spec's, else Delete for a
+// connection the operator creates and Orphan for an adopted one, which may
+// be someone else's (a connection made outside Kubernetes is never deleted
+// by surprise).
 func deletionPolicy(obj *codatv1.CodatConnection) codatv1.DeletionPolicy {
-	if obj.Spec.DeletionPolicy == "" {
+	switch {
+	case obj.Spec.DeletionPolicy != "":
+		return obj.Spec.DeletionPolicy
+	case obj.Spec.ConnectionID != "":
+		return codatv1.DeletionPolicyOrphan
+	default:
 		return codatv1.DeletionPolicyDelete
 	}
-	return obj.Spec.DeletionPolicy
 }

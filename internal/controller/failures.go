@@ -69,6 +69,7 @@ var operationVerbs = map[string]string{
 	codatapi.OpUnlinkConnection:              "unlink the connection",
 	codatapi.OpUpdateConnectionAuthorization: "update the connection's authorization",
 	codatapi.OpDeleteConnection:              "delete the connection",
+	codatapi.OpGetCompany:                    "read the company's tags",
 }
 
 // codatFailure turns a failed Codat call into the error a user sees: the

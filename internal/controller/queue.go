@@ -43,7 +43,8 @@ func newFairQueue(q priorityqueue.PriorityQueue[reconcile.Request], lookUp func(
 func lookUpInCache(c client.Reader) func(types.NamespacedName) (string, bool) {
 	return func(name types.NamespacedName) (string, bool) {
 		var o codatv1.CodatConnection
-		if err := c.Get(context.Background(), name, &o); err != nil {
+		// Read only: the cache's own object does, with no copy per add.
+		if err := c.Get(context.Background(), name, &o, client.UnsafeDisableDeepCopy); err != nil {
 			return "", true
 		}
 		work := o.Status.ConnectionID == "" || o.Generation != o.Status.ObservedGeneration || !o.DeletionTimestamp.IsZero()

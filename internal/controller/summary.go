@@ -17,6 +17,7 @@ import (
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
 	"github.com/codat-operator/codat-operator/internal/budget"
+	"github.com/codat-operator/codat-operator/internal/codatclient"
 )
 
 // result is what a pass that was not stopped by an error concluded.
@@ -98,8 +99,22 @@ func (r *Reconciler) summarize(ctx context.Context, obj *codatv1.CodatConnection
 	if !res.paused {
 		obj.Status.ObservedGeneration = obj.Generation
 	}
+	obj.Status.DeletionPolicy = deletionPolicy(obj)
+	if r.LinkURLs == LinkURLsInSecret {
+		// Whatever the pass did, a link never reaches status in this mode.
+		obj.Status.LinkURL = ""
+	}
+	switch {
+	case stalled != nil:
+		r.Metrics.failed(codatclient.NeedsPerson, stalled.reason)
+	case retrying != nil:
+		r.Metrics.failed(codatclient.Transient, retrying.reason)
+	}
 	if failure := failureReason(obj); failure != "" && failure != previous {
-		r.event(ctx, obj, eventWarning, failure, "%s", failureMessage(obj))
+		// Once per new failure, not per retry: a Warning event, and an error
+		// in the log that says what to do.
+		log.FromContext(ctx).Error(nil, failureMessage(obj), "reason", failure)
+		r.Recorder.Eventf(obj, nil, eventWarning, failure, failure, "%s", failureMessage(obj))
 	}
 
 	if !equality.Semantic.DeepEqual(before, &obj.Status) {

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"maps"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -66,6 +67,12 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager, opts controller.Optio
 		// Secret's content bumps its resourceVersion, which is all the watch
 		// needs; contents are read on demand.
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.objectsReadingSecret)).
+		// A namespace's labels grant it the default credentials and its
+		// annotations narrow its companies: a change takes effect at once,
+		// without a restart.
+		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.objectsUsingDefaultCredentials),
+			builder.WithPredicates(predicate.NewPredicateFuncs(r.watched),
+				predicate.Or(predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		WithOptions(opts)
 	if r.Webhooks != nil {
 		if err := mgr.GetFieldIndexer().IndexField(context.Background(), &codatv1.CodatConnection{}, indexConnectionID, connectionIDOf); err != nil {
@@ -117,6 +124,30 @@ func (r *Reconciler) objectsReadingSecret(ctx context.Context, secret client.Obj
 	requests := make([]reconcile.Request, 0, len(items))
 	for _, o := range items {
 		requests = append(requests, reconcile.Request{NamespacedName: nameOf(&o)})
+	}
+	return requests
+}
+
+// watched says whether the manager watches the namespace's objects.
+func (r *Reconciler) watched(ns client.Object) bool {
+	return len(r.Namespaces) == 0 || slices.Contains(r.Namespaces, ns.GetName())
+}
+
+// objectsUsingDefaultCredentials maps a Namespace to its CodatConnections
+// that use the default credentials: those its grant and annotations govern.
+func (r *Reconciler) objectsUsingDefaultCredentials(ctx context.Context, ns client.Object) []reconcile.Request {
+	if !r.Credentials.Configured() {
+		return nil
+	}
+	var list codatv1.CodatConnectionList
+	if err := r.Client.List(ctx, &list, client.InNamespace(ns.GetName()),
+		client.MatchingFields{indexSecretRefs: defaultCredentials}, client.UnsafeDisableDeepCopy); err != nil {
+		log.FromContext(ctx).Error(err, "listing the CodatConnections of a namespace that use the default credentials")
+		return nil
+	}
+	requests := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		requests = append(requests, reconcile.Request{NamespacedName: nameOf(&list.Items[i])})
 	}
 	return requests
 }

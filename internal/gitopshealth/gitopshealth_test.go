@@ -20,35 +20,6 @@ import (
 	"github.com/codat-operator/codat-operator/internal/testenv"
 )
 
-// want is what a GitOps user sees for one state: the table of
-// docs/conditions.md, "GitOps health".
-type want struct {
-	state        string
-	file         string // in health/argocd/.../CodatConnection/testdata
-	kstatus      status.Status
-	flux         status.Status
-	argoCDScript string // what health.lua returns
-	argoCD       string // what Argo CD shows
-}
-
-var table = []want{
-	{"no status yet", "progressing_no_status.yaml", status.InProgressStatus, status.InProgressStatus, "Progressing", "Progressing"},
-	{"creating", "progressing_creating.yaml", status.InProgressStatus, status.InProgressStatus, "Progressing", "Progressing"},
-	{"retrying a create (Codat unavailable)", "progressing_create_retrying.yaml", status.InProgressStatus, status.InProgressStatus, "Progressing", "Progressing"},
-	{"unlinking, rate limited", "progressing_unlinking_rate_limited.yaml", status.InProgressStatus, status.InProgressStatus, "Progressing", "Progressing"},
-	{"awaiting the business", "healthy_awaiting_authorization.yaml", status.InProgressStatus, status.CurrentStatus, "Healthy", "Healthy"},
-	{"deauthorized: awaiting the business", "healthy_deauthorized.yaml", status.InProgressStatus, status.CurrentStatus, "Healthy", "Healthy"},
-	{"Linked", "healthy_linked.yaml", status.CurrentStatus, status.CurrentStatus, "Healthy", "Healthy"},
-	{"Linked, a routine poll failed", "healthy_linked_poll_failed.yaml", status.CurrentStatus, status.CurrentStatus, "Healthy", "Healthy"},
-	{"Unlinked, as desired", "healthy_unlinked_as_desired.yaml", status.CurrentStatus, status.CurrentStatus, "Healthy", "Healthy"},
-	{"Stalled", "degraded_stalled.yaml", status.FailedStatus, status.FailedStatus, "Degraded", "Degraded"},
-	{"deleting", "progressing_deleting.yaml", status.TerminatingStatus, status.InProgressStatus, "Progressing", "Progressing"},
-	{"deletion blocked", "degraded_deletion_blocked.yaml", status.TerminatingStatus, status.FailedStatus, "Degraded", "Progressing"},
-	{"paused", "suspended_paused.yaml", status.CurrentStatus, status.CurrentStatus, "Suspended", "Suspended"},
-	{"paused, spec changed since", "suspended_paused_spec_changed.yaml", status.InProgressStatus, status.InProgressStatus, "Suspended", "Suspended"},
-	{"spec changed, not yet observed", "progressing_spec_changed.yaml", status.InProgressStatus, status.InProgressStatus, "Progressing", "Progressing"},
-}
-
 func testdataObject(t *testing.T, name string) *unstructured.Unstructured {
 	t.Helper()
 	raw, err := fs.ReadFile(health.ArgoCDCustomization, path.Join(health.ArgoCDCustomizationDir, "testdata", name))
@@ -65,28 +36,28 @@ func testdataObject(t *testing.T, name string) *unstructured.Unstructured {
 // TestHealthTable evaluates every state's object with kstatus, Flux and Argo
 // CD and asserts the table.
 func TestHealthTable(t *testing.T) {
-	for _, w := range table {
-		t.Run(w.state, func(t *testing.T) {
-			got, err := gitopshealth.Evaluate(testdataObject(t, w.file))
+	for _, w := range gitopshealth.States {
+		t.Run(w.Name, func(t *testing.T) {
+			got, err := gitopshealth.Evaluate(testdataObject(t, w.File))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Kstatus != w.kstatus {
-				t.Errorf("kstatus: %s, want %s", got.Kstatus, w.kstatus)
+			if got.Kstatus != w.Kstatus {
+				t.Errorf("kstatus: %s, want %s", got.Kstatus, w.Kstatus)
 			}
-			if got.Flux != w.flux {
-				t.Errorf("Flux: %s, want %s", got.Flux, w.flux)
+			if got.Flux != w.Flux {
+				t.Errorf("Flux: %s, want %s", got.Flux, w.Flux)
 			}
-			if got.ArgoCDScript.Status != w.argoCDScript {
-				t.Errorf("health.lua: %+v, want status %s", got.ArgoCDScript, w.argoCDScript)
+			if got.ArgoCDScript.Status != w.ArgoCDScript {
+				t.Errorf("health.lua: %+v, want status %s", got.ArgoCDScript, w.ArgoCDScript)
 			}
-			if got.ArgoCD.Status != w.argoCD {
-				t.Errorf("Argo CD: %+v, want status %s", got.ArgoCD, w.argoCD)
+			if got.ArgoCD.Status != w.ArgoCD {
+				t.Errorf("Argo CD: %+v, want status %s", got.ArgoCD, w.ArgoCD)
 			}
 			if got.ArgoCD.Message == "" {
 				t.Errorf("Argo CD shows no message: %+v", got.ArgoCD)
 			}
-			linkURL, _, _ := unstructured.NestedString(testdataObject(t, w.file).Object, "status", "linkUrl")
+			linkURL, _, _ := unstructured.NestedString(testdataObject(t, w.File).Object, "status", "linkUrl")
 			if linkURL != "" && strings.Contains(got.ArgoCDScript.Message, linkURL) {
 				t.Errorf("health.lua's message holds the one-time link: %q", got.ArgoCDScript.Message)
 			}
@@ -159,22 +130,22 @@ func TestArgoCDHealthTests(t *testing.T) {
 			t.Errorf("%s is not a case of health_test.yaml", f)
 		}
 	}
-	for _, w := range table {
-		if !used[w.file] {
-			t.Errorf("state %q (%s) is not a case of health_test.yaml", w.state, w.file)
+	for _, w := range gitopshealth.States {
+		if !used[w.File] {
+			t.Errorf("state %q (%s) is not a case of health_test.yaml", w.Name, w.File)
 		}
 	}
-	if len(files) != len(table) {
-		t.Errorf("%d testdata objects, %d states in the table: give each object a row", len(files), len(table))
+	if len(files) != len(gitopshealth.States) {
+		t.Errorf("%d testdata objects, %d states in the table: give each object a row", len(files), len(gitopshealth.States))
 	}
 }
 
 // TestArgoCDFileNamesSayTheHealth: Argo CD's convention names each testdata
 // file after the health it expects.
 func TestArgoCDFileNamesSayTheHealth(t *testing.T) {
-	for _, w := range table {
-		if prefix := strings.ToLower(w.argoCDScript) + "_"; !strings.HasPrefix(w.file, prefix) {
-			t.Errorf("%s: health.lua says %s, so the file name should start with %q", w.file, w.argoCDScript, prefix)
+	for _, w := range gitopshealth.States {
+		if prefix := strings.ToLower(w.ArgoCDScript) + "_"; !strings.HasPrefix(w.File, prefix) {
+			t.Errorf("%s: health.lua says %s, so the file name should start with %q", w.File, w.ArgoCDScript, prefix)
 		}
 	}
 }
@@ -191,7 +162,7 @@ func TestDocsTable(t *testing.T) {
 		t.Fatal("docs/conditions.md has no <!-- gitops-health-table --> marker before the GitOps health table")
 	}
 	link := regexp.MustCompile(`\[[^]]*\]\([^)]*/testdata/([a-z_]+\.yaml)\)`)
-	var got []want
+	var got []gitopshealth.State
 	for _, line := range strings.Split(section, "\n") {
 		line = strings.TrimSpace(line)
 		if !strings.HasPrefix(line, "|") {
@@ -211,21 +182,41 @@ func TestDocsTable(t *testing.T) {
 		if m == nil {
 			continue // the header and its separator
 		}
-		got = append(got, want{
-			state: cells[0], file: m[1],
-			kstatus: status.Status(cells[2]), flux: status.Status(cells[3]),
-			argoCDScript: cells[4], argoCD: cells[5],
+		got = append(got, gitopshealth.State{
+			Name: cells[0], File: m[1],
+			Kstatus: status.Status(cells[2]), Flux: status.Status(cells[3]),
+			ArgoCDScript: cells[4], ArgoCD: cells[5],
 		})
 	}
-	byFile := func(ws []want) []want {
-		out := append([]want(nil), ws...)
-		sort.Slice(out, func(i, j int) bool { return out[i].file < out[j].file })
+	byFile := func(ws []gitopshealth.State) []gitopshealth.State {
+		out := append([]gitopshealth.State(nil), ws...)
+		sort.Slice(out, func(i, j int) bool { return out[i].File < out[j].File })
 		for i := range out {
-			out[i].state = "" // the wording of a state may differ
+			out[i].Name = "" // the wording of a state may differ
 		}
 		return out
 	}
-	if diff := cmp.Diff(byFile(table), byFile(got), cmp.AllowUnexported(want{})); diff != "" {
+	if diff := cmp.Diff(byFile(gitopshealth.States), byFile(got)); diff != "" {
 		t.Errorf("docs/conditions.md's GitOps health table differs from what the tests assert (-tests +docs):\n%s", diff)
+	}
+}
+
+// TestArgoCDPausedValues: health.lua pauses on exactly the values of
+// codat.io/paused the operator pauses on: any value but one of Go's
+// strconv.ParseBool false values.
+func TestArgoCDPausedValues(t *testing.T) {
+	for value, paused := range map[string]bool{
+		"true": true, "1": true, "TRUE": true, "yes": true, "": true,
+		"false": false, "0": false, "f": false, "F": false, "FALSE": false, "False": false,
+	} {
+		obj := testdataObject(t, "healthy_linked.yaml")
+		obj.SetAnnotations(map[string]string{"codat.io/paused": value})
+		got, err := gitopshealth.ArgoCDScript(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (got.Status == "Suspended") != paused {
+			t.Errorf("codat.io/paused=%q: health.lua says %s, want paused %v", value, got.Status, paused)
+		}
 	}
 }

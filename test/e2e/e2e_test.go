@@ -238,6 +238,7 @@ func startManager(t *testing.T, name, namespace, codatURL string, extra ...strin
 		"--kubeconfig", env.Kubeconfig,
 		"--codat-base-url", codatURL,
 		"--default-credentials-secret", namespace + "/codat-credentials",
+		"--default-credentials-namespaces", namespace,
 		"--watch-namespaces", namespace,
 		"--health-probe-bind-address", "0",
 		"--metrics-bind-address", "0",

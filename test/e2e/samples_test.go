@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"net"
 	"net/http"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +29,8 @@ func TestSamples(t *testing.T) {
 	s := startSim(t,
 		"--company", strings.Join([]string{acmeCompany, globexCompany, initechCompany, umbrellaCompany, hooliCompany}, ","),
 		"--connection", initechCompany+":"+initechAdopted+":mqjo:Linked")
-	startManager(t, "manager", ns, s.URL, "--pending-auth-poll-interval", "1s")
+	metricsAddr := freeAddr(t)
+	startManager(t, "manager", ns, s.URL, "--pending-auth-poll-interval", "1s", "--metrics-bind-address", metricsAddr, "--metrics-secure=false")
 
 	kubectl(t, "apply", "-n", ns, "-k", root+"/config/samples")
 
@@ -40,6 +45,30 @@ func TestSamples(t *testing.T) {
 	for name, w := range want {
 		kubectl(t, "wait", "-n", ns, "--timeout=60s", "--for=jsonpath={.status.connectionStatus}="+w.status, "codatconnection/"+name)
 		kubectl(t, "wait", "-n", ns, "--timeout=60s", "--for=condition=Ready="+w.ready, "codatconnection/"+name)
+	}
+
+	// The metrics count the objects by Codat's status and Ready's reason, and
+	// every metric of the operator's own is in docs/operations.md.
+	metrics := scrapeMetrics(t, "http://"+metricsAddr+"/metrics")
+	for series, want := range map[string]float64{
+		`codat_connections{connection_status="Linked",ready_reason="Linked"}`:                     2,
+		`codat_connections{connection_status="PendingAuth",ready_reason="AwaitingAuthorization"}`: 2,
+		`codat_connections{connection_status="PendingAuth",ready_reason="Unlinked"}`:              1,
+	} {
+		if got, ok := metrics.series[series]; !ok || got != want {
+			t.Errorf("%s = %v (exported: %v), want %v", series, got, ok, want)
+		}
+	}
+	documented := documentedMetrics(t)
+	for name := range metrics.families {
+		if strings.HasPrefix(name, "codat_") && !documented[name] {
+			t.Errorf("the manager exports %s, which docs/operations.md's metrics table does not list", name)
+		}
+	}
+	for _, name := range []string{"codat_connections", "codat_client_requests_total", "codat_client_rate_limit_remaining", "codat_requests_budget_mode"} {
+		if !metrics.families[name] {
+			t.Errorf("the manager does not export %s", name)
+		}
 	}
 
 	// The printer columns.
@@ -63,24 +92,25 @@ func TestSamples(t *testing.T) {
 		}
 	}
 
-	// -o wide adds the company, the connection id (the one in Codat) and the Ready reason.
+	// -o wide adds the company, the connection id (the one in Codat), the Ready reason and what
+	// deleting the object does in Codat (an adopted connection is left alone).
 	acme := s.connections(t, acmeCompany)
 	if len(acme) != 1 || acme[0].Status != "PendingAuth" {
 		t.Fatalf("acme's connections in the simulator: %+v", acme)
 	}
 	wide := table(t, kubectl(t, "get", "codatconnections", "-n", ns, "-o", "wide"))
-	if got := strings.Join(wide[0], " "); got != "NAME PLATFORM DESIRED STATUS READY AGE COMPANY CONNECTION REASON" {
+	if got := strings.Join(wide[0], " "); got != "NAME PLATFORM DESIRED STATUS READY AGE COMPANY CONNECTION REASON ON-DELETE" {
 		t.Fatalf("wide header %q", got)
 	}
 	for _, r := range wide[1:] {
 		switch r[0] {
 		case "acme-xero":
-			if got := strings.Join(r[6:], " "); got != acmeCompany+" "+acme[0].ID+" AwaitingAuthorization" {
+			if got := strings.Join(r[6:], " "); got != acmeCompany+" "+acme[0].ID+" AwaitingAuthorization Delete" {
 				t.Errorf("wide row of acme-xero: %q", got)
 			}
 		case "initech-sandbox":
-			if r[7] != initechAdopted {
-				t.Errorf("initech-sandbox did not adopt %s: %v", initechAdopted, r)
+			if r[7] != initechAdopted || r[9] != "Unlink" {
+				t.Errorf("initech-sandbox did not adopt %s, to be unlinked on delete as its spec says: %v", initechAdopted, r)
 			}
 		}
 	}
@@ -139,4 +169,61 @@ func table(t *testing.T, out string) [][]string {
 		t.Fatalf("kubectl get printed no rows:\n%s", out)
 	}
 	return rows
+}
+
+// exported is what a Prometheus scrape of the manager returned.
+type exported struct {
+	families map[string]bool    // metric names with a HELP line
+	series   map[string]float64 // `name{labels}` as exposed, to the value
+}
+
+func scrapeMetrics(t *testing.T, url string) exported {
+	t.Helper()
+	out := exported{families: map[string]bool{}, series: map[string]float64{}}
+	for _, line := range strings.Split(httpGet(t, url), "\n") {
+		if rest, ok := strings.CutPrefix(line, "# HELP "); ok {
+			name, _, _ := strings.Cut(rest, " ")
+			out.families[name] = true
+			continue
+		}
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		out.series[line[:i]] = v
+	}
+	return out
+}
+
+// documentedMetrics are the names in the first column of docs/operations.md's
+// metrics table.
+func documentedMetrics(t *testing.T) map[string]bool {
+	t.Helper()
+	_, section, ok := strings.Cut(readFile(filepath.Join(root, "docs", "operations.md")), "\n## Metrics\n")
+	if !ok {
+		t.Fatal("docs/operations.md has no Metrics section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	names := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `(codat_[a-z_]+)`").FindAllStringSubmatch(section, -1) {
+		names[m[1]] = true
+	}
+	if len(names) == 0 {
+		t.Fatal("docs/operations.md's Metrics section has no table of codat_ metrics")
+	}
+	return names
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().String()
 }

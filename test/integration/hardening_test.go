@@ -19,9 +19,9 @@ import (
 )
 
 // linked makes an object whose connection the business has authorized.
-func (c *tcase) linked(name string, mutate func(*codatv1.CodatConnection)) *codatv1.CodatConnection {
+func (c *tcase) linked(name string) *codatv1.CodatConnection {
 	c.t.Helper()
-	c.create(name, mutate)
+	c.create(name, nil)
 	obj := c.waitCondition(name, codatv1.ConditionReady, metav1.ConditionFalse, codatv1.ReasonAwaitingAuthorization)
 	if err := sim.Link(c.company, obj.Status.ConnectionID); err != nil {
 		c.t.Fatal(err)
@@ -53,7 +53,7 @@ func requireRealizedHealthy(t *testing.T, c *tcase, name string) {
 func TestGarbledAnswersAreRetriedAndRecover(t *testing.T) {
 	t.Parallel()
 	c := newCase(t)
-	c.linked("mangled", nil)
+	c.linked("mangled")
 	for _, kind := range []string{codatsim.BadBodyTruncated, codatsim.BadBodyEmpty, codatsim.BadBodyHTML} {
 		if err := sim.GarbleCompany(c.company, kind); err != nil {
 			t.Fatal(err)
@@ -187,7 +187,7 @@ func TestStalledRequestIsNotRepeatedAfterRestart(t *testing.T) {
 	restarted := &controller.Reconciler{
 		Client: k8s, APIReader: k8s, Codat: controller.ClientConnector{Client: codatClient},
 		Recorder:    events.NewFakeRecorder(10),
-		Credentials: controller.DefaultCredentials{Secret: defaultCredentials},
+		Credentials: controller.DefaultCredentials{Secret: defaultCredentials, Grant: grant},
 	}
 	for range 3 {
 		if _, err := restarted.Reconcile(context.Background(), reconcile.Request{NamespacedName: c.key("over-limit")}); err != nil {
@@ -211,7 +211,7 @@ func TestStalledRequestIsNotRepeatedAfterRestart(t *testing.T) {
 func TestPausedChangeDoesNotLookApplied(t *testing.T) {
 	t.Parallel()
 	c := newCase(t)
-	obj := c.linked("dozing", nil)
+	obj := c.linked("dozing")
 	realized := obj.Generation
 	c.update("dozing", func(o *codatv1.CodatConnection) {
 		o.Annotations = map[string]string{codatv1.AnnotationPaused: "true"}

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+	"github.com/codat-operator/codat-operator/internal/access"
 	"github.com/codat-operator/codat-operator/internal/codatapi"
 	"github.com/codat-operator/codat-operator/internal/codatsim"
 )
@@ -37,7 +38,8 @@ func newCase(t testing.TB) *tcase {
 	t.Helper()
 	casesStarted.Add(1)
 	c := &tcase{t: t, ns: "t-" + rand.String(8), company: newCompany(), timeout: waitTimeout}
-	if err := k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: c.ns}}); err != nil {
+	if err := k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: c.ns,
+		Labels: map[string]string{access.LabelDefaultCredentials: "granted"}}}); err != nil {
 		t.Fatalf("creating namespace: %v", err)
 	}
 	return c

@@ -27,6 +27,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+	"github.com/codat-operator/codat-operator/internal/access"
 	"github.com/codat-operator/codat-operator/internal/codatclient"
 	"github.com/codat-operator/codat-operator/internal/codatsim"
 	"github.com/codat-operator/codat-operator/internal/controller"
@@ -115,7 +116,7 @@ func run(m *testing.M) (int, error) {
 		APIReader:   mgr.GetAPIReader(),
 		Codat:       controller.ClientConnector{Client: codatClient},
 		Recorder:    mgr.GetEventRecorder("codat-operator"),
-		Credentials: controller.DefaultCredentials{Secret: defaultCredentials},
+		Credentials: controller.DefaultCredentials{Secret: defaultCredentials, Grant: grant},
 		Intervals: controller.Intervals{
 			PendingAuth: time.Second,
 			// Settled objects are polled on demand (reconcile-requested-at),
@@ -146,6 +147,16 @@ func run(m *testing.M) (int, error) {
 	}
 	return code, nil
 }
+
+// grant gives the default credentials to namespaces labelled as the shipped
+// manifests expect; newCase labels every test namespace so.
+var grant = func() access.Grant {
+	g, err := access.ParseGrant(nil, access.GrantedSelector)
+	if err != nil {
+		panic(err)
+	}
+	return g
+}()
 
 func createDefaultCredentials(ctx context.Context) error {
 	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNS}}); err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codat-operator/codat-operator/internal/access"
 	"github.com/codat-operator/codat-operator/internal/budget"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,6 +67,11 @@ type Options struct {
 	Companies int
 	// Workers is the number of concurrent reconciles (default 4).
 	Workers int
+	// DefaultCredentials, when set, makes Secret "codat" of the rig's namespace the operator's
+	// default credentials, granted as it says.
+	DefaultCredentials *access.Grant
+	// LinkURLs says where link URLs go (default: status).
+	LinkURLs controller.LinkURLDestination
 }
 
 // Rig is one test's world.
@@ -161,9 +167,17 @@ func New(t testing.TB, env *testenv.Env, k8s client.Client, o Options) *Rig {
 			}
 		}
 	}
+	recMetrics, err := controller.NewMetrics(r.Registry, mgr.GetClient())
+	if err != nil {
+		t.Fatal(err)
+	}
 	rec := &controller.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Codat: controller.ClientConnector{Client: codat},
 		Recorder: mgr.GetEventRecorder("codat-operator"), Intervals: o.Intervals, Webhooks: hooks, Budget: r.Budget,
+		Metrics: recMetrics, LinkURLs: o.LinkURLs, Namespaces: []string{r.NS},
+	}
+	if o.DefaultCredentials != nil {
+		rec.Credentials = controller.DefaultCredentials{Secret: types.NamespacedName{Namespace: r.NS, Name: "codat"}, Grant: *o.DefaultCredentials}
 	}
 	workers := o.Workers
 	if workers <= 0 {

@@ -81,3 +81,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- .Values.metrics.tls.secretName }}
 {{- end }}
 {{- end }}
+
+{{/* The Service in front of the webhook receiver; config/webhook-receiver names it <prefix>webhooks. */}}
+{{- define "codat-operator.webhookServiceName" -}}
+{{- printf "%s-webhooks" (include "codat-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}

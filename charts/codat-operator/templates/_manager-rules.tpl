@@ -3,10 +3,21 @@
 - apiGroups:
   - ""
   resources:
-  - secrets
+  - namespaces
   verbs:
   - get
   - list
+  - watch
+- apiGroups:
+  - ""
+  resources:
+  - secrets
+  verbs:
+  - create
+  - delete
+  - get
+  - list
+  - patch
   - watch
 - apiGroups:
   - codat.io

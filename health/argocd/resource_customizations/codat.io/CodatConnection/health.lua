@@ -3,11 +3,12 @@
 -- The operator's conditions follow the kstatus convention: Stalled=True when
 -- only a person can unblock the object, Reconciling=True while the operator is
 -- still acting on the current generation, Ready for whether Codat's connection
--- is in the desired state, and Synced=False when a routine poll of Codat failed
--- for a moment. Waiting for the business to authorize (or re-link) is not a
--- failure and not work in progress for the operator: it is Healthy, and the
--- message says where the business goes. The message never holds the link
--- itself: it carries a one-time password.
+-- is in the desired state, and Synced=False when the operator's last look at
+-- Codat did not happen (a failed poll, or polls held back to save the quota).
+-- Waiting for the business to authorize (or re-link) is not a failure and not
+-- work in progress for the operator: it is Healthy, and the message says where
+-- the business goes. The message never holds the link itself: it carries a
+-- one-time password.
 --
 -- Uses only Lua's base library, so it runs as a resource customization in
 -- argocd-cm without useOpenLibs.
@@ -32,15 +33,21 @@ local function withMessage(status, message, fallback)
 end
 
 -- Ready=False reasons that mean the operator has done its part and waits
--- for the business.
+-- for the business, with what to say when Ready has no message.
 local waitingForBusiness = {
   AwaitingAuthorization = "Waiting for the business to authorize the connection at the link in status.linkUrl",
+  LinkFailed = "The business's last attempt to link failed: they can try again at the link in status.linkUrl",
   Deauthorized = "Codat lost access to the platform: waiting for the business to re-link at the link in status.linkUrl, or for a new authorization in the Secret of spec.authorization",
   Unlinked = "The connection is Unlinked in Codat: waiting for the business to re-link at the link in status.linkUrl",
 }
 
+-- The values of the codat.io/paused annotation that do not pause (Go's
+-- strconv.ParseBool false values): the operator pauses on any other value.
+local notPaused = {["0"] = true, f = true, F = true, ["false"] = true, FALSE = true, False = true}
+
 local annotations = obj.metadata.annotations
-if annotations ~= nil and annotations["codat.io/paused"] == "true" then
+local paused = annotations ~= nil and annotations["codat.io/paused"] or nil
+if paused ~= nil and not notPaused[paused] then
   return {status = "Suspended", message = "Paused by the codat.io/paused annotation: the operator makes no Codat calls until it is removed"}
 end
 
@@ -83,13 +90,13 @@ if ready.status == "True" then
     if why == nil or why == "" then
       why = tostring(synced.reason)
     end
-    hs.message = hs.message .. ". The last poll of Codat failed and is retried: " .. why
+    hs.message = hs.message .. ". The status may be stale: " .. why
   end
   return hs
 end
 
 if ready.status == "False" and waitingForBusiness[ready.reason] ~= nil then
-  return {status = "Healthy", message = waitingForBusiness[ready.reason]}
+  return withMessage("Healthy", ready.message, waitingForBusiness[ready.reason])
 end
 
 return withMessage("Progressing", ready.message, "Ready: " .. tostring(ready.reason))

@@ -1,0 +1,102 @@
+package controller
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+	"github.com/codat-operator/codat-operator/internal/codatclient"
+)
+
+// Metric names of the reconciler (docs/operations.md, "Metrics").
+const (
+	// MetricConnections counts CodatConnections by Codat's status and Ready's reason.
+	MetricConnections = "codat_connections"
+	// MetricStalled counts Stalled CodatConnections by reason.
+	MetricStalled = "codat_connections_stalled"
+	// MetricFailures counts failed reconciles by class and reason.
+	MetricFailures = "codat_reconcile_failures_total"
+)
+
+// Metrics are the reconciler's own metrics. A nil *Metrics records nothing.
+type Metrics struct {
+	failures *prometheus.CounterVec
+}
+
+// NewMetrics registers the reconciler's metrics with reg: the failure counter,
+// and gauges of the objects in reader (the manager's cache), counted when
+// scraped.
+func NewMetrics(reg prometheus.Registerer, reader client.Reader) (*Metrics, error) {
+	m := &Metrics{failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: MetricFailures,
+		Help: "Reconciles that ended in a failure the object shows, by class (transient: retried with backoff; needs-person: Stalled until something changes) and condition reason.",
+	}, []string{"class", "reason"})}
+	if err := reg.Register(m.failures); err != nil {
+		return nil, err
+	}
+	if err := reg.Register(connectionsCollector{reader: reader}); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// failed counts one failed pass.
+func (m *Metrics) failed(class codatclient.Class, reason string) {
+	if m != nil {
+		m.failures.WithLabelValues(string(class), reason).Inc()
+	}
+}
+
+var (
+	connectionsDesc = prometheus.NewDesc(MetricConnections,
+		"CodatConnections by the status Codat reports (connection_status; empty before the first create) and the reason of their Ready condition (ready_reason).",
+		[]string{"connection_status", "ready_reason"}, nil)
+	stalledDesc = prometheus.NewDesc(MetricStalled,
+		"CodatConnections that are Stalled (only a person can unblock them), by the Stalled condition's reason.",
+		[]string{"reason"}, nil)
+)
+
+// connectionsCollector counts the cached objects at each scrape: no state to
+// keep in step with the objects, and the labels are bounded by Codat's few
+// statuses and the operator's reasons.
+type connectionsCollector struct{ reader client.Reader }
+
+func (c connectionsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- connectionsDesc
+	ch <- stalledDesc
+}
+
+func (c connectionsCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var list codatv1.CodatConnectionList
+	// Read-only, so the cache's own objects do: no copy of every object per scrape.
+	if err := c.reader.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+		ch <- prometheus.NewInvalidMetric(connectionsDesc, err)
+		return
+	}
+	type group struct{ status, reason string }
+	byGroup, stalled := map[group]int{}, map[string]int{}
+	for i := range list.Items {
+		conds := list.Items[i].Status.Conditions
+		g := group{status: list.Items[i].Status.ConnectionStatus}
+		if ready := meta.FindStatusCondition(conds, codatv1.ConditionReady); ready != nil {
+			g.reason = ready.Reason
+		}
+		byGroup[g]++
+		if s := meta.FindStatusCondition(conds, codatv1.ConditionStalled); s != nil && s.Status == metav1.ConditionTrue {
+			stalled[s.Reason]++
+		}
+	}
+	for g, n := range byGroup {
+		ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(n), g.status, g.reason)
+	}
+	for reason, n := range stalled {
+		ch <- prometheus.MustNewConstMetric(stalledDesc, prometheus.GaugeValue, float64(n), reason)
+	}
+}

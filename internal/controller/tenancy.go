@@ -1,0 +1,80 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+	"github.com/codat-operator/codat-operator/internal/access"
+	"github.com/codat-operator/codat-operator/internal/codatapi"
+	"github.com/codat-operator/codat-operator/internal/codatclient"
+)
+
+// ownCredentialsHint is how a tenant does without the operator's default credentials.
+const ownCredentialsHint = "or set spec.credentialsRef to a Secret of this namespace that holds an API key of your own Codat account"
+
+// namespaceOf reads the metadata of the object's namespace from the cache.
+func (r *Reconciler) namespaceOf(ctx context.Context, obj *codatv1.CodatConnection) (*metav1.PartialObjectMetadata, error) {
+	ns := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}}
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: obj.Namespace}, ns); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil // being deleted: nothing is granted to it
+		}
+		return nil, retry(codatv1.ReasonProgressing, fmt.Sprintf("Reading namespace %s failed; retrying", obj.Namespace), !settled(obj))
+	}
+	return ns, nil
+}
+
+// defaultCredentialsGranted refuses, before any Codat call and before the default Secret is read,
+// an object whose namespace the platform team has not granted the default credentials.
+func (r *Reconciler) defaultCredentialsGranted(ctx context.Context, obj *codatv1.CodatConnection) (*metav1.PartialObjectMetadata, error) {
+	ns, err := r.namespaceOf(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	if !r.Credentials.Grant.Allows(ns) {
+		return nil, stall(codatv1.ReasonDefaultCredentialsNotGranted, fmt.Sprintf(
+			"Namespace %s may not use the operator's default Codat credentials: ask the platform team to grant it (%s), %s",
+			obj.Namespace, r.Credentials.Grant.HowToGrant(obj.Namespace), ownCredentialsHint))
+	}
+	return ns, nil
+}
+
+// companyAllowed refuses, before any Codat call on its behalf, an object whose company is not one
+// its namespace may manage with the default credentials. A check by tag reads the company from
+// Codat at most once an hour.
+func (r *Reconciler) companyAllowed(ctx context.Context, obj *codatv1.CodatConnection, ns *metav1.PartialObjectMetadata, company Company) error {
+	companies, restricted, err := access.CompaniesOf(ns)
+	if err != nil {
+		return stall(codatv1.ReasonCompanyNotAllowed, fmt.Sprintf("%v: ask the platform team to fix it", err))
+	}
+	if !restricted || companies.AllowsID(obj.Spec.CompanyID) {
+		return nil
+	}
+	refused := stall(codatv1.ReasonCompanyNotAllowed, fmt.Sprintf(
+		"Company %s is not one namespace %s may manage with the operator's default credentials (it may manage %s: annotations %s and %s of the namespace); ask the platform team, %s",
+		obj.Spec.CompanyID, obj.Namespace, companies.Describe(), access.AnnotationCompanies, access.AnnotationCompanyTags, ownCredentialsHint))
+	if len(companies.Tags) == 0 {
+		return refused
+	}
+	tags, err := r.tags.Tags(ctx, obj.Spec.CompanyID, company.Tags)
+	if err != nil {
+		var cerr *codatclient.Error
+		if errors.As(err, &cerr) && cerr.StatusCode == http.StatusNotFound {
+			r.tags.Forget(obj.Spec.CompanyID)
+			return stall(codatv1.ReasonCompanyNotFound, fmt.Sprintf(
+				"Codat has no company %s (HTTP 404 when asked for its tags); check spec.companyId. It cannot be changed: delete this object and create one with the right id", obj.Spec.CompanyID))
+		}
+		return r.codatFailed(ctx, obj, session{Company: company, credentials: r.credentialsSource(obj)}, codatapi.OpGetCompany, err, !settled(obj))
+	}
+	if !companies.AllowsTags(tags) {
+		return refused
+	}
+	return nil
+}
