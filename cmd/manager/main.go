@@ -122,7 +122,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	if credentials.Grant, err = access.ParseGrant(splitList(o.grantNamespaces), o.grantSelector); err != nil {
+	if credentials.Grant, err = access.ParseGrant(access.SplitList(o.grantNamespaces), o.grantSelector); err != nil {
 		return fmt.Errorf("--default-credentials-namespaces or --default-credentials-namespace-selector: %w", err)
 	}
 	if credentials.Configured() && credentials.Grant.Empty() {
@@ -179,7 +179,7 @@ func run(o options) error {
 
 	// Only what the reconciler reads stays in the cache (no managedFields, no Secret annotations).
 	cacheOpts := cache.Options{DefaultTransform: controller.CacheTransform}
-	if ns := splitList(o.watchNamespaces); len(ns) > 0 {
+	if ns := access.SplitList(o.watchNamespaces); len(ns) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 		for _, n := range ns {
 			cacheOpts.DefaultNamespaces[n] = cache.Config{}
@@ -233,7 +233,7 @@ func run(o options) error {
 		Credentials: credentials,
 		Intervals:   o.intervals,
 		LinkURLs:    linkURLs,
-		Namespaces:  splitList(o.watchNamespaces),
+		Namespaces:  access.SplitList(o.watchNamespaces),
 	}
 	if err := r.SetupWithManager(mgr, crcontroller.Options{MaxConcurrentReconciles: o.maxConcurrent}); err != nil {
 		return fmt.Errorf("setting up the controller: %w", err)
@@ -296,16 +296,6 @@ func namespacedName(flagName, v string) (types.NamespacedName, error) {
 		return types.NamespacedName{}, fmt.Errorf("%s must be namespace/name", flagName)
 	}
 	return types.NamespacedName{Namespace: ns, Name: name}, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 func envOr(name, fallback string) string {

@@ -34,13 +34,6 @@ func TestDefaultCredentials(t *testing.T) {
 	}
 }
 
-func TestSplitList(t *testing.T) {
-	got := splitList(" team-a, ,team-b,")
-	if len(got) != 2 || got[0] != "team-a" || got[1] != "team-b" {
-		t.Fatalf("splitList = %q, want [team-a team-b]", got)
-	}
-}
-
 func TestCheckKubernetes(t *testing.T) {
 	for v, ok := range map[string]bool{
 		"v1.32.0": true, "v1.37.2": true, "v1.32.1-eks-1234567": true, "v2.0.0": true,

@@ -54,6 +54,7 @@ type options struct {
 	assets, bin         string
 	timeout             time.Duration
 	heapProfile         string
+	memoryLimit         string
 }
 
 func main() {
@@ -65,6 +66,8 @@ func main() {
 	flag.StringVar(&o.assets, "envtest-assets", os.Getenv("KUBEBUILDER_ASSETS"), "folder with etcd and kube-apiserver (make envtest)")
 	flag.StringVar(&o.bin, "bin", "bin", "folder with manager and codat-simulator (make build)")
 	flag.DurationVar(&o.timeout, "timeout", 90*time.Minute, "give up after this long")
+	flag.StringVar(&o.memoryLimit, "manager-memory-limit", "",
+		"run the manager as in a container with this memory limit in MiB (e.g. 96): it gets the GOMEMLIMIT the manager derives from a container's limit; empty: no limit")
 	flag.StringVar(&o.heapProfile, "heap-profile", "", "write the manager's heap profile (go tool pprof) to this file once all objects are Ready")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -144,7 +147,16 @@ func run(o options) error {
 	if o.heapProfile != "" {
 		managerArgs = append(managerArgs, "--pprof-bind-address", pprofAddr)
 	}
-	manager, err := start(ctx, filepath.Join(o.bin, "manager"), managerArgs, filepath.Join(dir, "manager.log"))
+	var managerEnv []string
+	if o.memoryLimit != "" {
+		mib, err := strconv.ParseFloat(o.memoryLimit, 64)
+		if err != nil || mib <= 0 {
+			return fmt.Errorf("--manager-memory-limit %q: want MiB, e.g. 96", o.memoryLimit)
+		}
+		// What cmd/manager sets from a container's cgroup limit (memoryLimitShare, 0.8).
+		managerEnv = append(managerEnv, fmt.Sprintf("GOMEMLIMIT=%d", int64(mib*0.8*(1<<20))))
+	}
+	manager, err := start(ctx, filepath.Join(o.bin, "manager"), managerArgs, filepath.Join(dir, "manager.log"), managerEnv...)
 	if err != nil {
 		return err
 	}
@@ -272,7 +284,13 @@ func run(o options) error {
 	}
 	fmt.Printf("| Codat calls per object | %.2f |\n", float64(calls)/n)
 	fmt.Printf("| API-server writes per object (updates and status updates of CodatConnections) | %.2f |\n", float64(writesAfter-writesBefore)/n)
+	limit := "none"
+	if o.memoryLimit != "" {
+		limit = o.memoryLimit + " MiB container (GOMEMLIMIT 80% of it)"
+	}
+	fmt.Printf("| manager memory limit | %s |\n", limit)
 	fmt.Printf("| manager peak RSS | %.1f MiB |\n", float64(rss)/(1<<20))
+	fmt.Printf("| manager Go heap in use at the end | %.1f MiB |\n", metrics["go_memstats_heap_inuse_bytes"]/(1<<20))
 	fmt.Printf("| manager CPU per object | %.1f ms |\n", cpu.Seconds()*1000/n)
 	fmt.Printf("| budget: projected polls a day, all objects | %.0f |\n", metrics["codat_requests_budget_projected_polls_per_day"])
 	fmt.Printf("| budget: the operator's share of the daily quota | %.0f |\n", metrics["codat_requests_budget_share_per_day"])
@@ -293,12 +311,13 @@ func rewatch(ctx context.Context, c client.WithWatch, see func(*codatv1.CodatCon
 		&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
 }
 
-func start(ctx context.Context, path string, args []string, logPath string) (*exec.Cmd, error) {
+func start(ctx context.Context, path string, args []string, logPath string, env ...string) (*exec.Cmd, error) {
 	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

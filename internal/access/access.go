@@ -81,7 +81,7 @@ func (g Grant) Empty() bool {
 // HowToGrant tells, for a message, what the platform team does to grant a namespace.
 func (g Grant) HowToGrant(namespace string) string {
 	if g.Selector != nil && !g.Selector.Empty() {
-		return fmt.Sprintf("label namespace %s to match %q (--default-credentials-namespace-selector)", namespace, g.Selector.String())
+		return fmt.Sprintf("label namespace %s to match the selector %q of --default-credentials-namespace-selector", namespace, g.Selector.String())
 	}
 	return fmt.Sprintf("add %s to --default-credentials-namespaces, or grant namespaces by label with --default-credentials-namespace-selector", namespace)
 }
@@ -107,10 +107,10 @@ func CompaniesOf(ns *metav1.PartialObjectMetadata) (c Companies, restricted bool
 	if !hasIDs && !hasTags {
 		return Companies{}, false, nil
 	}
-	for _, id := range splitList(ids) {
+	for _, id := range SplitList(ids) {
 		c.IDs = append(c.IDs, strings.ToLower(id))
 	}
-	for _, pair := range splitList(tags) {
+	for _, pair := range SplitList(tags) {
 		k, v, ok := strings.Cut(pair, "=")
 		if !ok || strings.TrimSpace(k) == "" {
 			return Companies{}, true, fmt.Errorf("annotation %s of namespace %s: %q is not key=value", AnnotationCompanyTags, ns.Name, pair)
@@ -154,7 +154,8 @@ func (c Companies) Describe() string {
 	return strings.Join(parts, ", and ")
 }
 
-func splitList(s string) []string {
+// SplitList splits a comma-separated list, as annotations and flags give them, dropping blanks.
+func SplitList(s string) []string {
 	var out []string
 	for _, item := range strings.Split(s, ",") {
 		if item = strings.TrimSpace(item); item != "" {

@@ -114,3 +114,10 @@ func TestTagCacheCostsOneCallPerCompanyPerHour(t *testing.T) {
 		t.Fatalf("a failed fetch was remembered: errors %v, %v; %d calls", err1, err2, calls.Load())
 	}
 }
+
+func TestSplitList(t *testing.T) {
+	got := SplitList(" team-a, ,team-b,")
+	if len(got) != 2 || got[0] != "team-a" || got[1] != "team-b" {
+		t.Fatalf("SplitList = %q, want [team-a team-b]", got)
+	}
+}

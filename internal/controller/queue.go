@@ -121,6 +121,9 @@ func (q *fairQueue) GetWithPriority() (reconcile.Request, int, bool) {
 	item, priority, shutdown := q.PriorityQueue.GetWithPriority()
 	q.mu.Lock()
 	if company, ok := q.company[item]; ok {
+		// Forgotten once handed out: an entry per object would outlive its
+		// place in the queue; the next add looks the company up again.
+		delete(q.company, item)
 		delete(q.backlog[company], item)
 		if len(q.backlog[company]) == 0 {
 			delete(q.backlog, company)

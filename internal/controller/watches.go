@@ -26,12 +26,11 @@ const (
 	// fieldConnectionID is a selectable field of the CRD: the API server
 	// itself finds the object that manages a Codat connection.
 	fieldConnectionID = "status.connectionId"
-	// indexSecretRefs finds the objects that read a Secret: by name for
-	// spec.credentialsRef and spec.authorization, and defaultCredentials for
-	// those that use the operator's default credentials.
+	// indexSecretRefs finds the objects that read a Secret by name, for
+	// spec.credentialsRef and spec.authorization. Objects that use the default
+	// credentials are not indexed: that Secret and Namespaces change rarely, and
+	// an index entry per object costs memory at every scale.
 	indexSecretRefs = "spec.secretRefs"
-	// defaultCredentials is not a valid Secret name, so it cannot collide.
-	defaultCredentials = "@default-credentials"
 )
 
 // SetupWithManager registers the indexes and watches and starts the
@@ -95,8 +94,6 @@ func secretRefs(o client.Object) []string {
 	var refs []string
 	if spec.CredentialsRef != nil {
 		refs = append(refs, spec.CredentialsRef.Name)
-	} else {
-		refs = append(refs, defaultCredentials)
 	}
 	if spec.Authorization != nil {
 		refs = append(refs, spec.Authorization.SecretRef.Name)
@@ -112,18 +109,29 @@ func (r *Reconciler) objectsReadingSecret(ctx context.Context, secret client.Obj
 		log.FromContext(ctx).Error(err, "listing the CodatConnections that read a Secret")
 		return nil
 	}
-	items := list.Items
-	if r.Credentials.APIKey == "" && r.Credentials.Secret == (types.NamespacedName{Namespace: secret.GetNamespace(), Name: secret.GetName()}) {
-		var all codatv1.CodatConnectionList
-		if err := r.Client.List(ctx, &all, client.MatchingFields{indexSecretRefs: defaultCredentials}); err != nil {
-			log.FromContext(ctx).Error(err, "listing the CodatConnections that use the default credentials")
-			return nil
-		}
-		items = append(items, all.Items...)
+	requests := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		requests = append(requests, reconcile.Request{NamespacedName: nameOf(&list.Items[i])})
 	}
-	requests := make([]reconcile.Request, 0, len(items))
-	for _, o := range items {
-		requests = append(requests, reconcile.Request{NamespacedName: nameOf(&o)})
+	if r.Credentials.APIKey == "" && r.Credentials.Secret == (types.NamespacedName{Namespace: secret.GetNamespace(), Name: secret.GetName()}) {
+		requests = append(requests, r.usingDefaultCredentials(ctx)...)
+	}
+	return requests
+}
+
+// usingDefaultCredentials lists the objects (of the given namespaces, or all) that use the
+// operator's default credentials.
+func (r *Reconciler) usingDefaultCredentials(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
+	var list codatv1.CodatConnectionList
+	if err := r.Client.List(ctx, &list, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
+		log.FromContext(ctx).Error(err, "listing the CodatConnections that use the default credentials")
+		return nil
+	}
+	var requests []reconcile.Request
+	for i := range list.Items {
+		if list.Items[i].Spec.CredentialsRef == nil {
+			requests = append(requests, reconcile.Request{NamespacedName: nameOf(&list.Items[i])})
+		}
 	}
 	return requests
 }
@@ -139,17 +147,7 @@ func (r *Reconciler) objectsUsingDefaultCredentials(ctx context.Context, ns clie
 	if !r.Credentials.Configured() {
 		return nil
 	}
-	var list codatv1.CodatConnectionList
-	if err := r.Client.List(ctx, &list, client.InNamespace(ns.GetName()),
-		client.MatchingFields{indexSecretRefs: defaultCredentials}, client.UnsafeDisableDeepCopy); err != nil {
-		log.FromContext(ctx).Error(err, "listing the CodatConnections of a namespace that use the default credentials")
-		return nil
-	}
-	requests := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		requests = append(requests, reconcile.Request{NamespacedName: nameOf(&list.Items[i])})
-	}
-	return requests
+	return r.usingDefaultCredentials(ctx, client.InNamespace(ns.GetName()))
 }
 
 // changedByUser lets through what a user or GitOps tool changes (spec,

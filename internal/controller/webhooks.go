@@ -162,7 +162,7 @@ func (w *Webhooks) enqueueAll(match func(*codatv1.CodatConnection) bool, spread 
 		return
 	}
 	var list codatv1.CodatConnectionList
-	if err := w.Client.List(context.Background(), &list); err != nil {
+	if err := w.Client.List(context.Background(), &list, client.UnsafeDisableDeepCopy); err != nil {
 		w.Log.Error(err, "listing CodatConnections")
 		return
 	}

@@ -67,9 +67,10 @@ type Options struct {
 	Companies int
 	// Workers is the number of concurrent reconciles (default 4).
 	Workers int
-	// DefaultCredentials, when set, makes Secret "codat" of the rig's namespace the operator's
-	// default credentials, granted as it says.
-	DefaultCredentials *access.Grant
+	// DefaultCredentials, when set, makes Secret "codat" of the rig's namespace (or
+	// DefaultCredentialsSecret) the operator's default credentials, granted as it says.
+	DefaultCredentials       *access.Grant
+	DefaultCredentialsSecret types.NamespacedName
 	// LinkURLs says where link URLs go (default: status).
 	LinkURLs controller.LinkURLDestination
 }
@@ -177,7 +178,11 @@ func New(t testing.TB, env *testenv.Env, k8s client.Client, o Options) *Rig {
 		Metrics: recMetrics, LinkURLs: o.LinkURLs, Namespaces: []string{r.NS},
 	}
 	if o.DefaultCredentials != nil {
-		rec.Credentials = controller.DefaultCredentials{Secret: types.NamespacedName{Namespace: r.NS, Name: "codat"}, Grant: *o.DefaultCredentials}
+		secret := o.DefaultCredentialsSecret
+		if secret.Name == "" {
+			secret = types.NamespacedName{Namespace: r.NS, Name: "codat"}
+		}
+		rec.Credentials = controller.DefaultCredentials{Secret: secret, Grant: *o.DefaultCredentials}
 	}
 	workers := o.Workers
 	if workers <= 0 {

@@ -242,3 +242,62 @@ func waitGone(t *testing.T, ns, name string) {
 	}
 	t.Fatalf("%s/%s was never deleted", ns, name)
 }
+
+// No reference makes the operator read a Secret outside the object's namespace: names are
+// resolved in the object's namespace (the default credentials Secret's name included), and a
+// name that tries to say more is refused at admission.
+func TestNoSecretOutsideTheNamespace(t *testing.T) {
+	ctx := context.Background()
+	platform := "platform-" + strings.ToLower(string(uuid.NewUUID())[:8])
+	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: platform}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: platform, Name: "codat-credentials"},
+		StringData: map[string]string{codatv1.DefaultCredentialsKey: rig.APIKey}}); err != nil {
+		t.Fatal(err)
+	}
+	r := rig.New(t, env, k8s, rig.Options{Intervals: fast, DefaultCredentials: grantedByLabel(t),
+		DefaultCredentialsSecret: types.NamespacedName{Namespace: platform, Name: "codat-credentials"}, Companies: 2})
+	alice := tenant(t, r.NS, "alice", "edit", "codatconnection-editor-role")
+
+	// The default Secret's name, as credentialsRef: read in alice's namespace, where it is not.
+	byName := connection(r.NS, "by-name", r.Companies[1])
+	byName.Spec.CredentialsRef = &codatv1.SecretKeyReference{Name: "codat-credentials"}
+	// The same name as the authorization Secret, with alice's own key.
+	asAuthorization := connection(r.NS, "as-authorization", r.Company)
+	asAuthorization.Spec.CredentialsRef = &codatv1.SecretKeyReference{Name: "codat"}
+	asAuthorization.Spec.Authorization = &codatv1.AuthorizationSource{SecretRef: codatv1.LocalSecretReference{Name: "codat-credentials"}}
+	for _, o := range []*codatv1.CodatConnection{byName, asAuthorization} {
+		if err := alice.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	obj := r.WaitFor("by-name", "Stalled CredentialsMissing", wait, stalledWith(codatv1.ReasonCredentialsMissing))
+	if msg := meta.FindStatusCondition(obj.Status.Conditions, codatv1.ConditionStalled).Message; !strings.Contains(msg, r.NS+"/codat-credentials") {
+		t.Errorf("message %q does not name the Secret of the object's namespace", msg)
+	}
+	obj = r.WaitFor("as-authorization", "Stalled AuthorizationSecretMissing", wait, stalledWith(codatv1.ReasonAuthorizationSecretMissing))
+	if msg := meta.FindStatusCondition(obj.Status.Conditions, codatv1.ConditionStalled).Message; !strings.Contains(msg, "codat-credentials") {
+		t.Errorf("message %q does not name the missing Secret", msg)
+	}
+	if n := r.Sim.Count(codatapi.OpUpdateConnectionAuthorization); n != 0 {
+		t.Errorf("%d authorizations sent", n)
+	}
+	if ops := calls(r, r.Companies[1]); len(ops) != 0 {
+		t.Errorf("Codat calls for an object whose key is not in its namespace: %v", ops)
+	}
+
+	// Names that try to reach further are refused at admission.
+	for _, name := range []string{platform + "/codat-credentials", "@default-credentials", "../codat-credentials"} {
+		o := connection(r.NS, "reach", r.Company)
+		o.Spec.CredentialsRef = &codatv1.SecretKeyReference{Name: name}
+		if err := alice.Create(ctx, o); !apierrors.IsInvalid(err) {
+			t.Errorf("credentialsRef.name %q: %v, want refused at admission", name, err)
+		}
+		o = connection(r.NS, "reach", r.Company)
+		o.Spec.Authorization = &codatv1.AuthorizationSource{SecretRef: codatv1.LocalSecretReference{Name: name}}
+		if err := alice.Create(ctx, o); !apierrors.IsInvalid(err) {
+			t.Errorf("authorization.secretRef.name %q: %v, want refused at admission", name, err)
+		}
+	}
+}
