@@ -77,7 +77,7 @@ envtest: ## Build kube-apiserver and etcd for the tests into bin/ (once; a no-op
 	@hack/envtest/build.sh "$(ENVTEST_ASSETS)"
 
 # The fast tests: every package but those that start an API server (api/, test/).
-UNIT_PACKAGES = $(shell go list ./... | grep -v -e '/test/' -e '/api/')
+UNIT_PACKAGES = $(shell go list ./... | grep -v -e '/test/' -e '/api/' -e '/internal/metricsauth')
 
 .PHONY: test-unit
 test-unit: ## Run the fast tests (no API server, no binaries): reconciler decisions, client, simulator.
