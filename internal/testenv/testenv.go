@@ -12,11 +12,14 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/zap/zapcore"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
 )
@@ -108,6 +111,13 @@ func (e *Env) Kubectl(args ...string) (string, error) {
 func (e *Env) Stop() error {
 	_ = os.RemoveAll(filepath.Dir(e.Kubeconfig))
 	return e.Environment.Stop()
+}
+
+// MainWithManagers is Main for a package whose tests run managers of their own: their logs are
+// errors only, so that a failing test's output is not buried.
+func MainWithManagers(m *testing.M, ready func(*Env, client.Client)) {
+	log.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
+	Main(m, ready)
 }
 
 // Main is the TestMain of a package whose tests need a control plane: it starts one, makes a

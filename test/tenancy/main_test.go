@@ -4,13 +4,9 @@
 package tenancy
 
 import (
-	"os"
 	"testing"
 
-	"go.uber.org/zap/zapcore"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/codat-operator/codat-operator/internal/testenv"
 )
@@ -21,6 +17,5 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
-	testenv.Main(m, func(e *testenv.Env, c client.Client) { env, k8s = e, c })
+	testenv.MainWithManagers(m, func(e *testenv.Env, c client.Client) { env, k8s = e, c })
 }
