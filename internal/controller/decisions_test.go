@@ -51,6 +51,9 @@ type fakeCodat struct {
 	tags  map[string]string // the company's tags
 	calls []string
 	fail  map[string][]error
+	// answered, when set, runs after each Get Codat answers (as the client's
+	// rate-limit headers reach the budget).
+	answered func()
 }
 
 func newFakeCodat(conns ...codatclient.Connection) *fakeCodat {
@@ -91,6 +94,9 @@ func (f *fakeCodat) Get(_ context.Context, id string) (*codatclient.Connection, 
 	f.calls = append(f.calls, "get "+id)
 	if err := f.failure(codatapi.OpGetConnection); err != nil {
 		return nil, err
+	}
+	if f.answered != nil {
+		f.answered()
 	}
 	if c, ok := f.conns[id]; ok {
 		found := *c
@@ -729,6 +735,28 @@ func TestBudgetDecisions(t *testing.T) {
 	}
 	if _, _ = w.reconcile("new"); len(w.codat.calls) != 1 || w.codat.calls[0] != "create gbol" {
 		t.Fatalf("below the floor the create was not sent: %v", w.codat.calls)
+	}
+
+	// A poll the budget let out whose answer shows the quota nearly used up:
+	// the next poll waits for the reset, and the object says so at once.
+	lastPoll := budget.New(budget.Options{Share: 0.5, Floor: 0.1, Now: func() time.Time { return testNow }})
+	lastPoll.Observe(fingerprint, 1000, 900, reset)
+	fake := newFakeCodat(linked)
+	fake.answered = func() { lastPoll.Observe(fingerprint, 1000, 50, reset) }
+	w = newWorld(t, fake, object("last-poll", managing(connA, "Linked"), readyTrue))
+	w.r.Budget = lastPoll
+	res, obj = w.reconcile("last-poll")
+	if len(w.codat.calls) != 1 {
+		t.Fatalf("calls %v, want the poll", w.codat.calls)
+	}
+	if c := meta.FindStatusCondition(obj.Status.Conditions, codatv1.ConditionSynced); c.Reason != codatv1.ReasonQuotaLow || c.Status != metav1.ConditionFalse {
+		t.Fatalf("Synced %+v after the answer that used up the quota, want False/QuotaLow", c)
+	}
+	if ready := meta.FindStatusCondition(obj.Status.Conditions, codatv1.ConditionReady); ready.Status != metav1.ConditionTrue || ready.Reason != codatv1.ReasonLinked {
+		t.Fatalf("Ready %+v, want True/Linked from the answer", ready)
+	}
+	if res.RequeueAfter < 3*time.Hour {
+		t.Fatalf("the next poll comes after %s, before the reset", res.RequeueAfter)
 	}
 
 	tight := budget.New(budget.Options{Share: 0.5, Floor: 0.1, Now: func() time.Time { return testNow }})

@@ -89,8 +89,14 @@ func (r *Reconciler) summarize(ctx context.Context, obj *codatv1.CodatConnection
 	default:
 		states := conditionStates{synced: true}
 		poll, mode := r.planPoll(obj, res)
-		if mode == budget.Stretched {
+		switch mode {
+		case budget.Stretched:
 			states.syncedReason, states.syncedMessage = codatv1.ReasonPollsStretched, stretchedMessage
+		case budget.WritesOnly:
+			// This pass's poll went out, but the next one waits for the
+			// quota's reset: the object says so now, as one held back does.
+			states.synced = false
+			states.syncedReason, states.syncedMessage = codatv1.ReasonQuotaLow, quotaLowMessage
 		}
 		setConditions(obj, res.ready.status, res.ready.reason, res.ready.message, states)
 		obj.Status.StalledInputs = ""
@@ -152,7 +158,8 @@ func (r *Reconciler) summarize(ctx context.Context, obj *codatv1.CodatConnection
 // conditionStates are the kstatus conditions besides Ready, and Synced.
 type conditionStates struct {
 	reconciling, stalled, synced bool
-	// syncedReason and syncedMessage replace Synced's usual ones when it is True.
+	// syncedReason and syncedMessage, when set, replace Synced's usual
+	// reason and message (True: "Synced"; False: Ready's).
 	syncedReason, syncedMessage string
 }
 
@@ -195,6 +202,9 @@ func setConditions(obj *codatv1.CodatConnection, readyStatus metav1.ConditionSta
 		meta.SetStatusCondition(conds, metav1.Condition{Type: codatv1.ConditionSynced, Status: metav1.ConditionTrue,
 			Reason: reason, Message: message, ObservedGeneration: gen})
 	} else {
+		if s.syncedReason != "" {
+			reason, message = s.syncedReason, s.syncedMessage
+		}
 		meta.SetStatusCondition(conds, metav1.Condition{Type: codatv1.ConditionSynced, Status: metav1.ConditionFalse,
 			Reason: reason, Message: message, ObservedGeneration: gen})
 	}
