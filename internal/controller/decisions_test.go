@@ -741,9 +741,9 @@ func TestBudgetDecisions(t *testing.T) {
 	// the next poll waits for the reset, and the object says so at once.
 	lastPoll := budget.New(budget.Options{Share: 0.5, Floor: 0.1, Now: func() time.Time { return testNow }})
 	lastPoll.Observe(fingerprint, 1000, 900, reset)
-	fake := newFakeCodat(linked)
-	fake.answered = func() { lastPoll.Observe(fingerprint, 1000, 50, reset) }
-	w = newWorld(t, fake, object("last-poll", managing(connA, "Linked"), readyTrue))
+	answering := newFakeCodat(linked)
+	answering.answered = func() { lastPoll.Observe(fingerprint, 1000, 50, reset) }
+	w = newWorld(t, answering, object("last-poll", managing(connA, "Linked"), readyTrue))
 	w.r.Budget = lastPoll
 	res, obj = w.reconcile("last-poll")
 	if len(w.codat.calls) != 1 {

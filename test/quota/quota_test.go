@@ -105,15 +105,16 @@ func period(t *testing.T, r *rig.Rig, quota int, d time.Duration, user int) wind
 	return w
 }
 
-// Over a (shortened) day, 100 connections that would poll five times a second stay within the
+// Over a (shortened) day, 200 connections that would poll five times a second stay within the
 // operator's share of the quota; the objects and the metric say their polls are stretched.
 func TestPollsStayWithinTheShare(t *testing.T) {
 	t.Parallel()
 	const quota, share, day = 1000, 0.5, 12 * time.Second
 	r := rig.New(t, env, k8s, rig.Options{Intervals: eager, Sim: codatsim.Options{Companies: []string{userCompany}},
 		Budget: &budget.Options{Share: share, Floor: 0.1, Period: day}})
-	settle(t, r, 100, quota, day)
+	settle(t, r, 200, quota, day)
 	w := period(t, r, quota, day, 0)
+	t.Logf("over a day the operator made %d requests; its share is %d", w.operator, int(share*quota))
 	if most := int(share*quota) + 15; w.operator > most {
 		t.Fatalf("the operator made %d requests in a day with a quota of %d and a share of %.1f: over %d", w.operator, quota, share, most)
 	}
