@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -98,7 +99,10 @@ func main() {
 	flag.StringVar(&o.webhookCertDir, "webhook-cert-dir", "", "Folder with tls.crt and tls.key: the webhook receiver serves HTTPS (reloaded when they change); empty serves HTTP, for TLS ending at an Ingress.")
 	flag.StringVar(&o.webhookSecret, "webhook-secret", "", "Secret namespace/name whose values starting with whsec_ are the webhooks' signing secrets (several while one is rotated); required with --webhook-bind-address.")
 	flag.DurationVar(&o.intervals.SafetyNet, "webhook-poll-interval", controller.DefaultIntervals.SafetyNet, "Poll interval of settled and waiting connections while the webhook receiver is healthy (the safety net for lost webhooks).")
-	zapOpts := zap.Options{Development: false}
+	// Errors the operator logs say what to do (a failure's first occurrence,
+	// a failed write); a stack trace of controller-runtime's workers under each
+	// adds nothing for the reader. --zap-stacktrace-level brings them back.
+	zapOpts := zap.Options{Development: false, StacktraceLevel: zapcore.DPanicLevel}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))

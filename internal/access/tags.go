@@ -65,10 +65,3 @@ func (c *TagCache) Tags(ctx context.Context, companyID string, fetch func(contex
 		return nil, ctx.Err()
 	}
 }
-
-// Forget drops what is remembered of a company (used when Codat says it does not exist).
-func (c *TagCache) Forget(companyID string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.entries, companyID)
-}

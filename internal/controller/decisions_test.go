@@ -471,6 +471,7 @@ func TestStatusCodesToReasons(t *testing.T) {
 		{httpErr(codatapi.OpCreateConnection, 403), codatapi.OpCreateConnection, codatv1.ReasonCredentialsRejected, true},
 		{httpErr(codatapi.OpCreateConnection, 404), codatapi.OpCreateConnection, codatv1.ReasonCompanyNotFound, true},
 		{httpErr(codatapi.OpListConnections, 404), codatapi.OpListConnections, codatv1.ReasonCompanyNotFound, true},
+		{httpErr(codatapi.OpGetCompany, 404), codatapi.OpGetCompany, codatv1.ReasonCompanyNotFound, true},
 		{httpErr(codatapi.OpUnlinkConnection, 404), codatapi.OpUnlinkConnection, codatv1.ReasonProgressing, false},
 		{httpErr(codatapi.OpCreateConnection, 405), codatapi.OpCreateConnection, codatv1.ReasonCodatRejected, true},
 		{httpErr(codatapi.OpCreateConnection, 408), codatapi.OpCreateConnection, codatv1.ReasonCodatUnavailable, false},
@@ -775,5 +776,73 @@ func TestBudgetDecisions(t *testing.T) {
 	}
 	if res.RequeueAfter <= 11*time.Minute {
 		t.Fatalf("next poll after %s: not stretched", res.RequeueAfter)
+	}
+}
+
+// With the default credentials, the namespace's grant and its allowed companies are checked before
+// any Codat call for the object; a tag check reads the company once, and a failed read is a
+// Codat failure like any other.
+func TestTenancyDecisions(t *testing.T) {
+	namespace := func(labels, annotations map[string]string) *corev1.Namespace {
+		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNS, Labels: labels, Annotations: annotations}}
+	}
+	granted := map[string]string{access.LabelDefaultCredentials: "granted"}
+	created := []string{"Ready=False/AwaitingAuthorization", "Reconciling=False/AwaitingAuthorization", "Stalled=False/AwaitingAuthorization", "Synced=True/Synced"}
+	stalled := func(reason string) []string {
+		return []string{"Ready=False/" + reason, "Reconciling=False/" + reason, "Stalled=True/" + reason, "Synced=False/" + reason}
+	}
+	for _, tc := range []struct {
+		name      string
+		ns        *corev1.Namespace
+		tags      map[string]string
+		fail      error
+		own       bool // spec.credentialsRef: the object uses a key of its own
+		wantCalls []string
+		want      []string
+	}{
+		{name: "an ungranted namespace makes no call", ns: namespace(nil, nil),
+			want: stalled(codatv1.ReasonDefaultCredentialsNotGranted)},
+		{name: "own credentials need no grant", ns: namespace(nil, map[string]string{access.AnnotationCompanies: "another"}), own: true,
+			wantCalls: []string{"create gbol"}, want: created},
+		{name: "a granted namespace without annotations may use any company", ns: namespace(granted, nil),
+			wantCalls: []string{"create gbol"}, want: created},
+		{name: "a company allowed by id needs no read", ns: namespace(granted, map[string]string{access.AnnotationCompanies: strings.ToUpper(testCompany), access.AnnotationCompanyTags: "tenant=acme"}),
+			wantCalls: []string{"create gbol"}, want: created},
+		{name: "a company not listed, with no tags to check, makes no call", ns: namespace(granted, map[string]string{access.AnnotationCompanies: "another"}),
+			want: stalled(codatv1.ReasonCompanyNotAllowed)},
+		{name: "a company with an allowed tag is read, then served", ns: namespace(granted, map[string]string{access.AnnotationCompanyTags: "team=x, tenant=acme"}),
+			tags: map[string]string{"tenant": "acme"}, wantCalls: []string{"get-company", "create gbol"}, want: created},
+		{name: "a company without an allowed tag is refused after the read", ns: namespace(granted, map[string]string{access.AnnotationCompanyTags: "tenant=acme"}),
+			tags: map[string]string{"tenant": "globex"}, wantCalls: []string{"get-company"}, want: stalled(codatv1.ReasonCompanyNotAllowed)},
+		{name: "a malformed tag annotation makes no call", ns: namespace(granted, map[string]string{access.AnnotationCompanyTags: "tenant"}),
+			want: stalled(codatv1.ReasonCompanyNotAllowed)},
+		{name: "a company Codat does not know stalls", ns: namespace(granted, map[string]string{access.AnnotationCompanyTags: "tenant=acme"}),
+			fail: httpErr(codatapi.OpGetCompany, 404), wantCalls: []string{"get-company"}, want: stalled(codatv1.ReasonCompanyNotFound)},
+		{name: "a failed read of the tags is retried", ns: namespace(granted, map[string]string{access.AnnotationCompanyTags: "tenant=acme"}),
+			fail: httpErr(codatapi.OpGetCompany, 503), wantCalls: []string{"get-company"},
+			want: []string{"Ready=False/CodatUnavailable", "Reconciling=True/CodatUnavailable", "Stalled=False/CodatUnavailable", "Synced=False/CodatUnavailable"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			codat := newFakeCodat()
+			codat.tags = tc.tags
+			if tc.fail != nil {
+				codat.fail[codatapi.OpGetCompany] = []error{tc.fail}
+			}
+			obj := object("o")
+			objs := []client.Object{tc.ns, obj}
+			if tc.own {
+				obj.Spec.CredentialsRef = &codatv1.SecretKeyReference{Name: "own", Key: codatv1.DefaultCredentialsKey}
+				objs = append(objs, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "own"},
+					Data: map[string][]byte{codatv1.DefaultCredentialsKey: []byte(testKey)}})
+			}
+			w := newWorld(t, codat, objs...)
+			_, got := w.reconcile("o")
+			if diff := cmp.Diff(tc.wantCalls, codat.calls); diff != "" {
+				t.Errorf("Codat calls (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.want, conditionsOf(got)); diff != "" {
+				t.Errorf("conditions (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -72,6 +72,12 @@ var operationVerbs = map[string]string{
 	codatapi.OpGetCompany:                    "read the company's tags",
 }
 
+// companyLevel are the operations whose 404 means the company does not exist
+// (the others name a connection too).
+var companyLevel = map[string]bool{
+	codatapi.OpCreateConnection: true, codatapi.OpListConnections: true, codatapi.OpGetCompany: true,
+}
+
 // codatFailure turns a failed Codat call into the error a user sees: the
 // failure classes of docs/conditions.md. Each message says what to do; none
 // carries a secret, a time or a request id. credentials names where the API
@@ -105,7 +111,7 @@ func codatFailure(op string, err error, working bool, companyID, credentials str
 		out = &stallError{reason: codatv1.ReasonAccountLimit, message: fmt.Sprintf(
 			"Codat refused to %s: the account reached a limit of its plan (HTTP 402). Raise the limit in Codat, then set the annotation %s to any new value to retry",
 			verb, codatv1.AnnotationReconcileRequestedAt)}
-	case cerr.StatusCode == http.StatusNotFound && op != codatapi.OpCreateConnection && op != codatapi.OpListConnections:
+	case cerr.StatusCode == http.StatusNotFound && !companyLevel[op]:
 		// The connection went away between two calls of one pass.
 		return retry(codatv1.ReasonProgressing, "The connection disappeared from Codat while the operator worked on it; looking again", working)
 	case cerr.StatusCode == http.StatusNotFound:

@@ -2,9 +2,7 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,7 +11,6 @@ import (
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
 	"github.com/codat-operator/codat-operator/internal/access"
 	"github.com/codat-operator/codat-operator/internal/codatapi"
-	"github.com/codat-operator/codat-operator/internal/codatclient"
 )
 
 // ownCredentialsHint is how a tenant does without the operator's default credentials.
@@ -65,12 +62,6 @@ func (r *Reconciler) companyAllowed(ctx context.Context, obj *codatv1.CodatConne
 	}
 	tags, err := r.tags.Tags(ctx, obj.Spec.CompanyID, company.Tags)
 	if err != nil {
-		var cerr *codatclient.Error
-		if errors.As(err, &cerr) && cerr.StatusCode == http.StatusNotFound {
-			r.tags.Forget(obj.Spec.CompanyID)
-			return stall(codatv1.ReasonCompanyNotFound, fmt.Sprintf(
-				"Codat has no company %s (HTTP 404 when asked for its tags); check spec.companyId. It cannot be changed: delete this object and create one with the right id", obj.Spec.CompanyID))
-		}
 		return r.codatFailed(ctx, obj, session{Company: company, credentials: r.credentialsSource(obj)}, codatapi.OpGetCompany, err, !settled(obj))
 	}
 	if !companies.AllowsTags(tags) {
