@@ -265,7 +265,7 @@ func run(o options) error {
 	n := float64(o.objects)
 	calls := 0
 	for _, op := range codatapi.Operations {
-		calls += counts[op]
+		calls += counts[op.Name]
 	}
 	perMinute := 1000.0 // Codat's per-IP limit
 	floor := time.Duration(float64(calls) / perMinute * float64(time.Minute))
@@ -278,8 +278,8 @@ func run(o options) error {
 	fmt.Printf("| converge (create %d, business links each, all Ready) | %s |\n", o.objects, converge.Round(time.Second))
 	fmt.Printf("| floor set by Codat's 1,000 requests a minute per IP for these calls | %s (converge is %.2fx) |\n", floor.Round(time.Second), converge.Seconds()/floor.Seconds())
 	for _, op := range codatapi.Operations {
-		if counts[op] > 0 {
-			fmt.Printf("| Codat %s per object | %.2f |\n", op, float64(counts[op])/n)
+		if counts[op.Name] > 0 {
+			fmt.Printf("| Codat %s per object | %.2f |\n", op.Name, float64(counts[op.Name])/n)
 		}
 	}
 	fmt.Printf("| Codat calls per object | %.2f |\n", float64(calls)/n)

@@ -1,10 +1,10 @@
-// Package codatapi holds the names of Codat's connection API that both sides
-// of the wire share: the client that calls Codat and the simulator that
-// stands in for it. It holds names only, never behaviour, so that a test of
-// the simulator never passes because it shares code with the client it checks.
+// Package codatapi holds the names and facts of Codat's API that both sides of
+// the wire share: the client that calls Codat and the simulator that stands in
+// for it. It holds data only, never behaviour, so that a test of the simulator
+// never passes because it shares code with the client it checks.
 package codatapi
 
-// Codat's operationIds for the six connection operations of the Platform API.
+// Codat's operationIds for the six connection operations of the Platform API, and get-company.
 // They label metrics and the simulator's request counters.
 const (
 	OpListConnections               = "list-connections"
@@ -13,26 +13,43 @@ const (
 	OpDeleteConnection              = "delete-connection"
 	OpUnlinkConnection              = "unlink-connection"
 	OpUpdateConnectionAuthorization = "update-connection-authorization"
+	// OpGetCompany reads a company (its tags): made to check a namespace's allowed companies by tag.
+	OpGetCompany = "get-company"
 )
 
-// OpGetCompany reads a company (its tags): the one call outside the connection operations, made
-// only to check a namespace's allowed companies by tag.
-const OpGetCompany = "get-company"
-
-// Operations lists the six connection operations, in the order of Codat's reference, and
-// get-company.
-var Operations = []string{
-	OpListConnections, OpCreateConnection, OpGetConnection,
-	OpDeleteConnection, OpUnlinkConnection, OpUpdateConnectionAuthorization, OpGetCompany,
+// Operation is what both sides of the wire, and messages to users, need to know of one of Codat's
+// operations.
+type Operation struct {
+	// Name is Codat's operationId.
+	Name string
+	// Verb says what the operator asked of Codat, for messages: "create the connection".
+	Verb string
+	// Write says the operation changes something in Codat; the request budget never holds it back.
+	Write bool
+	// CompanyLevel says the operation names no connection, so its 404 means the company does not
+	// exist; the others' 404 may mean the connection is gone.
+	CompanyLevel bool
 }
 
-// IsWrite reports the operations that change a connection in Codat.
-func IsWrite(op string) bool {
-	switch op {
-	case OpCreateConnection, OpDeleteConnection, OpUnlinkConnection, OpUpdateConnectionAuthorization:
-		return true
+// Operations lists every operation the operator calls, in the order of Codat's reference.
+var Operations = []Operation{
+	{Name: OpListConnections, Verb: "list the company's connections", CompanyLevel: true},
+	{Name: OpCreateConnection, Verb: "create the connection", Write: true, CompanyLevel: true},
+	{Name: OpGetConnection, Verb: "read the connection"},
+	{Name: OpDeleteConnection, Verb: "delete the connection", Write: true},
+	{Name: OpUnlinkConnection, Verb: "unlink the connection", Write: true},
+	{Name: OpUpdateConnectionAuthorization, Verb: "update the connection's authorization", Write: true},
+	{Name: OpGetCompany, Verb: "read the company", CompanyLevel: true},
+}
+
+// OperationNamed returns the operation of that name; false for a name not in Operations.
+func OperationNamed(name string) (Operation, bool) {
+	for _, op := range Operations {
+		if op.Name == name {
+			return op, true
+		}
 	}
-	return false
+	return Operation{}, false
 }
 
 // Connection statuses Codat documents. Codat may add others: treat the

@@ -224,13 +224,8 @@ func parseRateLimit(h http.Header) (RateLimit, bool) {
 	if n, err := strconv.Atoi(h.Get(codatapi.HeaderRateLimitRemaining)); err == nil && n >= 0 {
 		rl.Remaining, seen = n, true
 	}
-	if v := h.Get(codatapi.HeaderRateLimitReset); v != "" {
-		for _, layout := range []string{http.TimeFormat, time.RFC3339Nano, "2006-01-02T15:04:05"} {
-			if t, err := time.Parse(layout, v); err == nil {
-				rl.Reset, seen = t.UTC(), true
-				break
-			}
-		}
+	if t, ok := ParseTime(h.Get(codatapi.HeaderRateLimitReset)); ok {
+		rl.Reset, seen = t, true
 	}
 	return rl, seen
 }

@@ -28,7 +28,10 @@ import (
 // counts it beside Codat's operationIds (package codatapi).
 const OpLink = "link"
 
-func isOperation(op string) bool { return slices.Contains(codatapi.Operations, op) }
+func isOperation(op string) bool {
+	_, ok := codatapi.OperationNamed(op)
+	return ok
+}
 
 // TimeFormat is how the simulator writes timestamps: UTC, 7 fractional digits, like Codat's
 // lastSync examples. Successive created values are strictly increasing.

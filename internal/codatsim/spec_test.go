@@ -211,3 +211,47 @@ func checkCompany(t *testing.T, doc *openapi3.T, body []byte) {
 		}
 	}
 }
+
+// TestOperationsTableMatchesCodatsSpec checks every row of codatapi.Operations against Codat's
+// official spec: the operation exists, a write is any method but GET, and an operation is company
+// level exactly when its path names no connection (its 404 then means the company is gone).
+func TestOperationsTableMatchesCodatsSpec(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromFile(officialSpec)
+	if err != nil {
+		t.Fatalf("load %s: %v", officialSpec, err)
+	}
+	type found struct{ method, path string }
+	byID := map[string]found{}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			byID[op.OperationID] = found{method, path}
+		}
+	}
+	names := map[string]bool{}
+	for _, op := range codatapi.Operations {
+		if names[op.Name] {
+			t.Errorf("%s is listed twice", op.Name)
+		}
+		names[op.Name] = true
+		spec, ok := byID[op.Name]
+		if !ok {
+			t.Errorf("%s is not an operationId of Codat's spec", op.Name)
+			continue
+		}
+		if op.Verb == "" {
+			t.Errorf("%s has no verb for messages", op.Name)
+		}
+		if write := spec.method != http.MethodGet; op.Write != write {
+			t.Errorf("%s (%s %s): Write is %t, want %t", op.Name, spec.method, spec.path, op.Write, write)
+		}
+		if companyLevel := !strings.Contains(spec.path, "{connectionId}"); op.CompanyLevel != companyLevel {
+			t.Errorf("%s (%s %s): CompanyLevel is %t, want %t", op.Name, spec.method, spec.path, op.CompanyLevel, companyLevel)
+		}
+		if got, ok := codatapi.OperationNamed(op.Name); !ok || got != op {
+			t.Errorf("OperationNamed(%s) = %+v, %t", op.Name, got, ok)
+		}
+	}
+	if _, ok := codatapi.OperationNamed("not-an-operation"); ok {
+		t.Error("OperationNamed found an operation that is not in the table")
+	}
+}

@@ -61,29 +61,13 @@ const rateLimitedMessage = "Codat is rate limiting requests (HTTP 429); the oper
 
 var errRaced = errors.New("a write lost a race with a newer version of the object")
 
-// operationVerbs name Codat's operations in messages for users.
-var operationVerbs = map[string]string{
-	codatapi.OpCreateConnection:              "create the connection",
-	codatapi.OpGetConnection:                 "read the connection",
-	codatapi.OpListConnections:               "list the company's connections",
-	codatapi.OpUnlinkConnection:              "unlink the connection",
-	codatapi.OpUpdateConnectionAuthorization: "update the connection's authorization",
-	codatapi.OpDeleteConnection:              "delete the connection",
-	codatapi.OpGetCompany:                    "read the company's tags",
-}
-
-// companyLevel are the operations whose 404 means the company does not exist
-// (the others name a connection too).
-var companyLevel = map[string]bool{
-	codatapi.OpCreateConnection: true, codatapi.OpListConnections: true, codatapi.OpGetCompany: true,
-}
-
 // codatFailure turns a failed Codat call into the error a user sees: the
 // failure classes of docs/conditions.md. Each message says what to do; none
 // carries a secret, a time or a request id. credentials names where the API
 // key came from.
 func codatFailure(op string, err error, working bool, companyID, credentials string) error {
-	verb := operationVerbs[op]
+	operation, _ := codatapi.OperationNamed(op)
+	verb := operation.Verb
 	var cerr *codatclient.Error
 	if !errors.As(err, &cerr) {
 		return retry(codatv1.ReasonCodatUnavailable, fmt.Sprintf("Asking Codat to %s failed; retrying with backoff", verb), working)
@@ -111,7 +95,7 @@ func codatFailure(op string, err error, working bool, companyID, credentials str
 		out = &stallError{reason: codatv1.ReasonAccountLimit, message: fmt.Sprintf(
 			"Codat refused to %s: the account reached a limit of its plan (HTTP 402). Raise the limit in Codat, then set the annotation %s to any new value to retry",
 			verb, codatv1.AnnotationReconcileRequestedAt)}
-	case cerr.StatusCode == http.StatusNotFound && !companyLevel[op]:
+	case cerr.StatusCode == http.StatusNotFound && !operation.CompanyLevel:
 		// The connection went away between two calls of one pass.
 		return retry(codatv1.ReasonProgressing, "The connection disappeared from Codat while the operator worked on it; looking again", working)
 	case cerr.StatusCode == http.StatusNotFound:

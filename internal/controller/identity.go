@@ -160,7 +160,7 @@ func (r *Reconciler) unclaimedCreates(ctx context.Context, obj *codatv1.CodatCon
 		if c.IntegrationKey != obj.Spec.PlatformKey {
 			continue
 		}
-		if created, ok := parseCodatTime(c.Created); ok && created.Before(since) {
+		if created, ok := codatclient.ParseTime(c.Created); ok && created.Before(since) {
 			continue
 		}
 		owner, err := r.ownerOf(ctx, obj, c.ID)
@@ -212,15 +212,4 @@ func connectionIDs(conns []codatclient.Connection) string {
 		ids[i] = c.ID
 	}
 	return strings.Join(ids, ", ")
-}
-
-// parseCodatTime reads Codat's timestamps, which may carry an offset, a Z,
-// or nothing (then they are UTC), and up to seven fractional digits.
-func parseCodatTime(s string) (time.Time, bool) {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, true
-		}
-	}
-	return time.Time{}, false
 }

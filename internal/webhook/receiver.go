@@ -16,6 +16,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/codat-operator/codat-operator/internal/codatapi"
+	"github.com/codat-operator/codat-operator/internal/codatclient"
 )
 
 // Path is where the receiver takes Codat's deliveries.
@@ -175,8 +176,9 @@ func (h *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			result = resultAccepted
 		}
 	case codatapi.EventRateLimitReached, codatapi.EventRateLimitReset:
+		expiry, _ := codatclient.ParseTime(b.Payload.ExpiryDate)
 		h.Sink.RateLimit(RateLimitEvent{ID: b.ID, Type: b.EventType, DailyQuota: *b.Payload.DailyQuota,
-			Remaining: *b.Payload.QuotaRemaining, Expiry: parseCodatTime(b.Payload.ExpiryDate), Received: now})
+			Remaining: *b.Payload.QuotaRemaining, Expiry: expiry, Received: now})
 		result = resultAccepted
 	}
 	h.Metrics.event(eventType, result)
@@ -192,14 +194,4 @@ func metricEventType(t string) string {
 		return t
 	}
 	return "other"
-}
-
-// parseCodatTime reads Codat's DateTime: with a Z, an offset, or none (then UTC).
-func parseCodatTime(s string) time.Time {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC()
-		}
-	}
-	return time.Time{}
 }

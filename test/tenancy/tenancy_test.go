@@ -184,7 +184,7 @@ func TestAdoptedConnectionIsNotDeleted(t *testing.T) {
 		t.Fatalf("the adopted connection after the object went: %+v, %v", conn.Status, err)
 	}
 	for _, op := range calls(r, r.Company) {
-		if codatapi.IsWrite(op) {
+		if o, _ := codatapi.OperationNamed(op); o.Write {
 			t.Errorf("a %s call for an adopted connection", op)
 		}
 	}
