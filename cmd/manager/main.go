@@ -13,18 +13,13 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -34,6 +29,7 @@ import (
 	"github.com/codat-operator/codat-operator/internal/codatclient"
 	"github.com/codat-operator/codat-operator/internal/controller"
 	"github.com/codat-operator/codat-operator/internal/metricsauth"
+	"github.com/codat-operator/codat-operator/internal/operator"
 	"github.com/codat-operator/codat-operator/internal/webhook"
 )
 
@@ -143,28 +139,25 @@ func run(o options) error {
 	if o.webhookAddr != "" && webhookSecret.Name == "" {
 		return errors.New("--webhook-bind-address needs --webhook-secret: the Secret with the signing secrets")
 	}
-	clientMetrics, err := codatclient.NewMetrics(metrics.Registry)
-	if err != nil {
-		return err
+	config := operator.Config{
+		Codat: codatclient.Options{
+			BaseURL:           o.codatBaseURL,
+			Timeout:           o.requestTimeout,
+			RequestsPerSecond: o.requestsPerSecond,
+			Burst:             o.burst,
+			UserAgentVersion:  version,
+		},
+		Budget:      budget.Options{Share: o.quotaShare, Floor: o.quotaFloor},
+		Intervals:   o.intervals,
+		Credentials: credentials,
+		LinkURLs:    linkURLs,
+		Namespaces:  access.SplitList(o.watchNamespaces),
+		Workers:     o.maxConcurrent,
+		Registry:    metrics.Registry,
+		Log:         ctrl.Log,
 	}
-	quota := budget.New(budget.Options{Share: o.quotaShare, Floor: o.quotaFloor})
-	if err := quota.Register(metrics.Registry); err != nil {
-		return err
-	}
-	codat, err := codatclient.New(codatclient.Options{
-		BaseURL:           o.codatBaseURL,
-		Timeout:           o.requestTimeout,
-		RequestsPerSecond: o.requestsPerSecond,
-		Burst:             o.burst,
-		UserAgentVersion:  version,
-		Metrics:           clientMetrics,
-		OnRateLimit:       func(rl codatclient.RateLimit) { quota.Observe(rl.Key, rl.Limit, rl.Remaining, rl.Reset) },
-	})
-	if err != nil {
-		return err
-	}
-	if why := codat.Adjusted(); why != "" {
-		log.Info("lowered --codat-requests-per-second and --codat-burst", "why", why)
+	if o.webhookAddr != "" {
+		config.Webhooks = &operator.Webhooks{Addr: o.webhookAddr, CertDir: o.webhookCertDir, Secret: webhookSecret}
 	}
 
 	var tlsOpts []func(*tls.Config)
@@ -181,26 +174,11 @@ func run(o options) error {
 		metricsOpts.FilterProvider = metricsauth.Provider
 	}
 
-	// Only what the reconciler reads stays in the cache (no managedFields, no Secret annotations).
-	cacheOpts := cache.Options{DefaultTransform: controller.CacheTransform}
-	if ns := access.SplitList(o.watchNamespaces); len(ns) > 0 {
-		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
-		for _, n := range ns {
-			cacheOpts.DefaultNamespaces[n] = cache.Config{}
-		}
-		// The default credentials and webhook Secrets live in the operator's namespace.
-		for _, n := range []string{credentials.Secret.Namespace, webhookSecret.Namespace} {
-			if n != "" {
-				cacheOpts.DefaultNamespaces[n] = cache.Config{}
-			}
-		}
-	}
-
 	cfg := ctrl.GetConfigOrDie()
 	if err := requireKubernetes(cfg); err != nil {
 		return err
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mgr, err := ctrl.NewManager(cfg, operator.ManagerOptions(config, ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  o.probeAddr,
@@ -210,37 +188,16 @@ func run(o options) error {
 		LeaderElectionNamespace: o.leaderElectionNamespace,
 		// Step down fast on SIGTERM so that a new leader takes over at once.
 		LeaderElectionReleaseOnCancel: true,
-		Cache:                         cacheOpts,
-		// Secrets are read on demand, never cached whole.
-		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
-	})
+	}))
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-
-	hooks, err := setupWebhooks(mgr, o, webhookSecret)
+	op, err := operator.Add(mgr, config)
 	if err != nil {
-		return err
+		return fmt.Errorf("setting up the operator: %w", err)
 	}
-	reconcilerMetrics, err := controller.NewMetrics(metrics.Registry, mgr.GetClient())
-	if err != nil {
-		return err
-	}
-	r := &controller.Reconciler{
-		Webhooks:    hooks,
-		Budget:      quota,
-		Metrics:     reconcilerMetrics,
-		Client:      mgr.GetClient(),
-		APIReader:   mgr.GetAPIReader(),
-		Codat:       controller.ClientConnector{Client: codat},
-		Recorder:    mgr.GetEventRecorder("codat-operator"),
-		Credentials: credentials,
-		Intervals:   o.intervals,
-		LinkURLs:    linkURLs,
-		Namespaces:  access.SplitList(o.watchNamespaces),
-	}
-	if err := r.SetupWithManager(mgr, crcontroller.Options{MaxConcurrentReconciles: o.maxConcurrent}); err != nil {
-		return fmt.Errorf("setting up the controller: %w", err)
+	if why := op.Codat.Adjusted(); why != "" {
+		log.Info("lowered --codat-requests-per-second and --codat-burst", "why", why)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
@@ -251,31 +208,6 @@ func run(o options) error {
 
 	log.Info("starting the manager", "version", version, "codatBaseURL", o.codatBaseURL)
 	return mgr.Start(ctrl.SetupSignalHandler())
-}
-
-// setupWebhooks adds the webhook receiver and its signing-secret loader to the manager, when
-// --webhook-bind-address is set, and returns the reconciler's side of it.
-func setupWebhooks(mgr ctrl.Manager, o options, secret types.NamespacedName) (*controller.Webhooks, error) {
-	if o.webhookAddr == "" {
-		return nil, nil
-	}
-	m, err := webhook.NewMetrics(metrics.Registry)
-	if err != nil {
-		return nil, err
-	}
-	log := ctrl.Log.WithName("webhooks")
-	hooks := &controller.Webhooks{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Metrics: m, Log: log}
-	secrets := &webhook.Secrets{}
-	server := &webhook.Server{Addr: o.webhookAddr, CertDir: o.webhookCertDir, Log: log,
-		Receiver: &webhook.Receiver{Secrets: secrets, Sink: hooks, Metrics: m, Log: log}}
-	hooks.Healthy = server.Healthy
-	loader := &webhook.SecretLoader{Name: secret, Reader: mgr.GetAPIReader(), Cache: mgr.GetCache(), Secrets: secrets, Log: log}
-	for _, runnable := range []manager.Runnable{server, loader} {
-		if err := mgr.Add(runnable); err != nil {
-			return nil, err
-		}
-	}
-	return hooks, nil
 }
 
 // defaultCredentials reads CODAT_API_KEY, else parses --default-credentials-secret.

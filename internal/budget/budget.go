@@ -4,9 +4,11 @@
 // the operator and the user's own application; past it every request of the account gets 429 until
 // the quota resets at midnight UTC. Every answer says what is left (X-Rate-Limit-Limit, -Remaining,
 // -Reset). The budget learns that from the answers (Observe), counts the operator's own requests,
-// and plans the polls: writes the user asked for always go out; polls stretch when the operator's
-// share would not last until the reset (connections in their desired state first, then those waiting
-// for the business), and stop when what is left of the quota falls below a floor.
+// and plans the polls: writes the user asked for always go out; polls stretch when what the tracked
+// objects would ask until the reset exceeds what is left of the operator's share (steady polls
+// first, then the early polls of connections that just started waiting for the business), and
+// stop when what is left of the quota falls below a floor. A burst of new objects is judged by what
+// it costs until the reset, not by how fast it polls this minute.
 //
 // Nothing is stored: after a restart the plan is recomputed from the first answer's headers, and the
 // operator assumes it already used its share of whatever was used that day, so it never overspends
@@ -46,11 +48,21 @@ func (m Mode) String() string {
 type Class int
 
 const (
-	// Waiting polls look for the business (PendingAuth and the like): they stretch last.
+	// Waiting polls are the early, sooner polls of a connection that just started waiting for the
+	// business: they stretch last.
 	Waiting Class = iota
-	// Settled polls look at connections in their desired state: they stretch first.
+	// Settled polls are steady polls: of connections in their desired state, and of those that
+	// waited long enough for their interval to stop growing. They stretch first.
 	Settled
 )
+
+// Demand is what one object would ask of its key's quota until the reset, at its own intervals.
+type Demand struct {
+	// Every is the interval of its steady (Settled) polls.
+	Every time.Duration
+	// Extra counts the Waiting polls it makes before the reset beyond one every Every.
+	Extra float64
+}
 
 // Defaults for Options.
 const (
@@ -88,16 +100,16 @@ type account struct {
 	reset            time.Time
 	// used counts the operator's requests since the period began (assumed, after a restart).
 	used int
-	// need is the polls per second the tracked objects would make at their own intervals, by class.
-	need [2]float64
+	// rate is the steady polls per second of the tracked objects; extra their early polls.
+	rate, extra float64
 	// announced is the plan subscribers last heard of.
 	announced Plan
 }
 
 type poller struct {
 	key   string
-	class Class
-	rate  float64 // 1 / interval, in polls per second
+	rate  float64 // 1 / Demand.Every, in polls per second
+	extra float64
 }
 
 // New returns a Budget.
@@ -131,6 +143,12 @@ func (b *Budget) Observe(key string, limit, remaining int, reset time.Time) {
 		// First sight (a start or restart): assume the operator used its share of what was used.
 		a = &account{used: min(int(b.opts.Share*float64(limit)), limit-remaining)}
 		b.accounts[key] = a
+		for _, p := range b.objects { // tracked before the key's first answer
+			if p.key == key {
+				a.rate += p.rate
+				a.extra += p.extra
+			}
+		}
 	case !reset.IsZero() && !reset.Equal(a.reset):
 		// A new period: Codat names another reset time. This process saw it begin: what was
 		// used since is the user's application's.
@@ -150,26 +168,33 @@ func (b *Budget) Observe(key string, limit, remaining int, reset time.Time) {
 	a.used++
 }
 
-// Track records that an object polls on key at the given interval (what it would use without a
-// budget), so that the plan knows the load. Track again when that changes.
-func (b *Budget) Track(object, key string, class Class, interval time.Duration) {
-	if interval <= 0 {
+// Track records what an object would ask of key until the reset, so that the plan knows the load.
+// Track again when that changes.
+func (b *Budget) Track(object, key string, d Demand) {
+	if d.Every <= 0 {
 		return
 	}
 	b.mu.Lock()
 	defer b.unlockAndNotify(key)
 	b.forgetLocked(object)
-	p := poller{key: key, class: class, rate: 1 / interval.Seconds()}
+	p := poller{key: key, rate: 1 / d.Every.Seconds(), extra: max(d.Extra, 0)}
 	b.objects[object] = p
 	if a := b.accounts[key]; a != nil {
-		a.need[class] += p.rate
+		a.rate += p.rate
+		a.extra += p.extra
 	}
 }
 
-// Forget stops counting an object's polls (it stalled, is deleted, or no longer polls).
+// Forget stops counting an object's polls (it stalled, is deleted, or no longer polls); the room
+// it leaves may change the plan.
 func (b *Budget) Forget(object string) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	p, ok := b.objects[object]
+	if !ok {
+		b.mu.Unlock()
+		return
+	}
+	defer b.unlockAndNotify(p.key)
 	b.forgetLocked(object)
 }
 
@@ -180,7 +205,8 @@ func (b *Budget) forgetLocked(object string) {
 	}
 	delete(b.objects, object)
 	if a := b.accounts[p.key]; a != nil {
-		a.need[p.class] = math.Max(0, a.need[p.class]-p.rate)
+		a.rate = math.Max(0, a.rate-p.rate)
+		a.extra = math.Max(0, a.extra-p.extra)
 	}
 }
 
@@ -207,12 +233,12 @@ func (b *Budget) PlanFor(key string) Plan {
 }
 
 // Interval is the poll interval of an object of the class on the key: interval, stretched as the
-// plan says, and never past the quota's reset by more than interval. In WritesOnly the poll waits
-// for the reset.
+// plan says, and never past the quota's reset by more than interval; the mode is Stretched only
+// when this class's polls are. In WritesOnly the poll waits for the reset.
 func (b *Budget) Interval(key string, class Class, interval time.Duration) (time.Duration, Mode) {
 	p := b.PlanFor(key)
-	if p.Mode == Normal {
-		return interval, Normal
+	if p.Mode == Normal || (p.Mode == Stretched && p.Factor[class] <= 1) {
+		return interval, Normal // this class's polls are not stretched
 	}
 	untilReset := p.Reset.Sub(b.opts.Now())
 	if p.Mode == WritesOnly {
@@ -247,15 +273,15 @@ func (b *Budget) planLocked(a *account) Plan {
 	}
 	timeLeft = max(timeLeft, b.opts.Period/1440) // a minute of a day
 	p.Allowed = left / timeLeft.Seconds()
-	waiting, settled := a.need[Waiting], a.need[Settled]
+	waiting, settled := a.extra, a.rate*timeLeft.Seconds()
 	switch {
-	case waiting+settled <= p.Allowed:
-	case waiting < p.Allowed:
+	case waiting+settled <= left:
+	case waiting < left:
 		p.Mode = Stretched
-		p.Factor[Settled] = settled / (p.Allowed - waiting)
+		p.Factor[Settled] = settled / (left - waiting)
 	default:
 		p.Mode = Stretched
-		p.Factor[Waiting] = waiting / p.Allowed
+		p.Factor[Waiting] = waiting / left
 		p.Factor[Settled] = math.Inf(1) // until the reset
 	}
 	return p

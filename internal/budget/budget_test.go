@@ -59,7 +59,7 @@ func (d *day) run(n int, interval time.Duration, step func(minute int)) {
 	for i := range next {
 		// Spread like jitter would.
 		next[i] = d.clock.t.Add(time.Duration(i) * interval / time.Duration(n))
-		d.b.Track(fmt.Sprint(i), key, class, interval)
+		d.b.Track(fmt.Sprint(i), key, Demand{Every: interval})
 	}
 	for minute := 0; d.clock.t.Before(d.reset); minute++ {
 		if step != nil {
@@ -145,12 +145,13 @@ func TestStretchOrder(t *testing.T) {
 	if math.Abs(allowed-399.0/(12*3600)) > 1e-9 {
 		t.Fatalf("allowed %v polls/s, want 399 over 12 h", allowed)
 	}
-	// A few waiting (each every minute) fit; many settled (every 10 minutes) do not.
+	// The early polls of a few new connections fit; the steady polls of many (every 10 minutes,
+	// 7,200 until the reset) do not.
 	for i := range 5 {
-		b.Track(fmt.Sprint("w", i), key, Waiting, time.Hour)
+		b.Track(fmt.Sprint("w", i), key, Demand{Every: time.Hour, Extra: 6})
 	}
 	for i := range 100 {
-		b.Track(fmt.Sprint("s", i), key, Settled, 10*time.Minute)
+		b.Track(fmt.Sprint("s", i), key, Demand{Every: 10 * time.Minute})
 	}
 	p := b.PlanFor(key)
 	if p.Mode != Stretched || p.Factor[Waiting] != 1 || p.Factor[Settled] <= 1 {
@@ -161,9 +162,10 @@ func TestStretchOrder(t *testing.T) {
 	if w != time.Hour || s <= 10*time.Minute {
 		t.Fatalf("waiting every %s, settled every %s", w, s)
 	}
-	// So many waiting that even they must stretch: the settled ones wait for the reset.
+	// So many new connections that even their early polls must stretch: the steady polls wait
+	// for the reset.
 	for i := range 2000 {
-		b.Track(fmt.Sprint("w", i), key, Waiting, time.Minute)
+		b.Track(fmt.Sprint("w", i), key, Demand{Every: time.Hour, Extra: 6})
 	}
 	p = b.PlanFor(key)
 	if p.Factor[Waiting] <= 1 || !math.IsInf(p.Factor[Settled], 1) {
@@ -178,6 +180,32 @@ func TestStretchOrder(t *testing.T) {
 	}
 	if p := b.PlanFor(key); p.Factor[Waiting] != 1 {
 		t.Fatalf("after forgetting the waiting objects: %+v", p)
+	}
+}
+
+// A burst of new connections is judged by what it costs until the reset: a thousand waiting for the
+// business poll every minute at first (far faster than the share allows for a day), but their early
+// polls cost a few thousand requests, well within what is left. Their polls are not stretched; the
+// steady polls that would outrun the share are.
+func TestABurstOfNewConnectionsIsNoReasonToStretch(t *testing.T) {
+	c := &clock{t: midnight.Add(14 * time.Hour)}
+	b := New(Options{Share: 0.25, Now: c.now})
+	// 101 connected companies: a quota of 101,000, 3,000 used so far (assumed the operator's).
+	b.Observe(key, 101000, 98000, midnight.Add(24*time.Hour))
+	for i := range 1000 {
+		b.Track(fmt.Sprint("new", i), key, Demand{Every: 6 * time.Hour, Extra: 7.7})
+	}
+	if p := b.PlanFor(key); p.Mode != Normal {
+		t.Fatalf("1,000 new connections, early polls every minute, 22,000 of the share left: plan %+v, want normal", p)
+	}
+	// Polled every 10 minutes for the rest of the day, the same thousand would not fit: the steady
+	// polls stretch, the early ones do not.
+	for i := range 1000 {
+		b.Track(fmt.Sprint("new", i), key, Demand{Every: 10 * time.Minute, Extra: 7.7})
+	}
+	p := b.PlanFor(key)
+	if p.Mode != Stretched || p.Factor[Waiting] != 1 || p.Factor[Settled] <= 1 {
+		t.Fatalf("plan %+v: want the steady polls stretched and the early ones as asked", p)
 	}
 }
 
@@ -296,7 +324,7 @@ func TestMetrics(t *testing.T) {
 	}
 	b.Observe(key, 1000, 999, midnight.Add(24*time.Hour))
 	for i := range 100 {
-		b.Track(fmt.Sprint(i), key, Settled, 10*time.Minute) // 14,400 a day wanted
+		b.Track(fmt.Sprint(i), key, Demand{Every: 10 * time.Minute}) // 14,400 a day wanted
 	}
 	got := map[string]float64{}
 	families, err := reg.Gather()

@@ -45,14 +45,16 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	defer b.mu.Unlock()
 	for key, a := range b.accounts {
 		p := b.planLocked(a)
+		// A day of steady polls at the planned intervals, and the early polls still to come.
 		projected := 0.0
-		for class, need := range a.need {
-			if f := p.Factor[class]; !math.IsInf(f, 1) && p.Mode != WritesOnly {
-				projected += need / math.Max(f, 1)
+		if p.Mode != WritesOnly {
+			if f := p.Factor[Settled]; !math.IsInf(f, 1) {
+				projected += a.rate * 86400 / math.Max(f, 1)
 			}
+			projected += a.extra / math.Max(p.Factor[Waiting], 1)
 		}
 		ch <- prometheus.MustNewConstMetric(modeDesc, prometheus.GaugeValue, float64(p.Mode), key)
-		ch <- prometheus.MustNewConstMetric(projectedDesc, prometheus.GaugeValue, projected*86400, key)
+		ch <- prometheus.MustNewConstMetric(projectedDesc, prometheus.GaugeValue, projected, key)
 		ch <- prometheus.MustNewConstMetric(shareDesc, prometheus.GaugeValue, b.opts.Share*float64(a.limit), key)
 	}
 }

@@ -2,14 +2,15 @@
 // adopts, unlinks, re-authorizes and deletes connections in Codat and writes
 // what Codat reports back to the object's status.
 //
-// Every step of a pass returns an error to stop the pass (see failures.go);
-// summarize, the one sink, turns the pass's conclusion into conditions,
-// events, the status write and the requeue.
+// A pass runs the steps of docs/design.md (pass.go); every step returns an
+// error to stop the pass (failures.go). Its end has three parts: what the
+// pass came to (conclusion.go), the view of it users see (view.go), and the
+// effects (the status write, events, metrics, the requeue the pacer asks for).
+// When an object calls Codat is decided in one place, internal/pacer.
 package controller
 
 import (
 	"context"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -19,41 +20,22 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
 	"github.com/codat-operator/codat-operator/internal/access"
 	"github.com/codat-operator/codat-operator/internal/budget"
+	"github.com/codat-operator/codat-operator/internal/pacer"
 )
 
-// Intervals tune when the reconciler looks at a connection again.
-type Intervals struct {
-	// PendingAuth is the first poll interval of a connection that waits for
-	// the business; it grows with the time waited, up to Settled.
-	PendingAuth time.Duration
-	// Settled is the poll interval of a connection in its desired state.
-	Settled time.Duration
-	// BackoffBase and BackoffMax bound the per-object exponential backoff
-	// after transient failures.
-	BackoffBase time.Duration
-	BackoffMax  time.Duration
-	// SafetyNet is the poll interval of settled and waiting connections
-	// while the webhook receiver is healthy: webhooks bring the news, and
-	// polling only catches what a lost webhook missed.
-	SafetyNet time.Duration
-}
+// Intervals tune when the reconciler looks at a connection again (see pacer.Intervals).
+type Intervals = pacer.Intervals
 
 // DefaultIntervals are the intervals the manager's flags default to.
-var DefaultIntervals = Intervals{
-	PendingAuth: time.Minute,
-	Settled:     10 * time.Minute,
-	BackoffBase: time.Second,
-	BackoffMax:  5 * time.Minute,
-	SafetyNet:   6 * time.Hour,
-}
+var DefaultIntervals = pacer.DefaultIntervals
 
 // Reconciler reconciles CodatConnections with Codat.
 type Reconciler struct {
@@ -64,11 +46,13 @@ type Reconciler struct {
 	APIReader client.Reader
 	// Codat binds Codat's API to an object's credentials and company.
 	Codat Connector
-	// Webhooks, when set, turns Codat's webhooks into reconciles and makes
-	// polling the safety net while the receiver is healthy.
+	// Pacer decides when each object calls Codat. Without one, the reconciler
+	// makes its own from Intervals, Budget and Now.
+	Pacer *pacer.Pacer
+	// Webhooks, when set, turns Codat's webhooks into reconciles.
 	Webhooks *Webhooks
 	// Budget, when set, keeps polls within the operator's share of each
-	// Codat account's daily quota.
+	// Codat account's daily quota (used by a pacer the reconciler makes).
 	Budget *budget.Budget
 	// Metrics, when set, counts failed passes (NewMetrics).
 	Metrics     *Metrics
@@ -82,14 +66,12 @@ type Reconciler struct {
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 
-	once    sync.Once
-	backoff workqueue.TypedRateLimiter[types.NamespacedName]
-	// notBefore holds, per object, when Codat's Retry-After lets it call again.
-	notBefore sync.Map
-	creating  keyedMutex
-	// seen holds the objects this process has reconciled: the first look at
-	// a settled object after a start spreads its poll instead of making it.
-	seen sync.Map
+	once     sync.Once
+	creating keyedMutex
+	// wrote holds, per object, the resourceVersion of the operator's last
+	// write: a pass that starts before the cache shows it reads the object
+	// from the API server, not the cache's older copy.
+	wrote sync.Map
 	// queue is the controller's work queue (SetupWithManager).
 	queue *fairQueue
 	// tags remembers Codat companies' tags, for namespaces allowed companies by tag.
@@ -98,29 +80,13 @@ type Reconciler struct {
 
 func (r *Reconciler) init() {
 	r.once.Do(func() {
-		// A zero interval would poll or retry in a hot loop: take the default.
-		for _, f := range []struct {
-			v *time.Duration
-			d time.Duration
-		}{
-			{&r.Intervals.PendingAuth, DefaultIntervals.PendingAuth},
-			{&r.Intervals.Settled, DefaultIntervals.Settled},
-			{&r.Intervals.BackoffBase, DefaultIntervals.BackoffBase},
-			{&r.Intervals.BackoffMax, DefaultIntervals.BackoffMax},
-			{&r.Intervals.SafetyNet, DefaultIntervals.SafetyNet},
-		} {
-			if *f.v <= 0 {
-				*f.v = f.d
-			}
-		}
 		if r.Now == nil {
 			r.Now = time.Now
 		}
-		r.backoff = workqueue.NewTypedItemExponentialFailureRateLimiter[types.NamespacedName](
-			r.Intervals.BackoffBase, r.Intervals.BackoffMax)
-		if r.Webhooks != nil && r.Webhooks.FallbackSpread <= 0 {
-			r.Webhooks.FallbackSpread = r.Intervals.Settled
+		if r.Pacer == nil {
+			r.Pacer = pacer.New(pacer.Config{Intervals: r.Intervals, Budget: r.Budget, Now: r.Now})
 		}
+		r.Intervals = r.Pacer.Intervals()
 	})
 }
 
@@ -132,20 +98,23 @@ func (r *Reconciler) init() {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
-// Reconcile brings one CodatConnection and its connection in Codat together.
+// Reconcile brings one CodatConnection and its connection in Codat together:
+// it asks the pacer whether the look is due, runs the pass, and ends it.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	r.init()
-	byEvent := r.Webhooks.reconciling(req.NamespacedName)
-	obj := &codatv1.CodatConnection{}
-	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.forget(req.NamespacedName)
-			return reconcile.Result{}, nil
-		}
-		return reconcile.Result{}, err
+	name := req.NamespacedName
+	r.Webhooks.reconciling(name)
+	obj, err := r.read(ctx, name)
+	switch {
+	case apierrors.IsNotFound(err):
+		r.forget(name)
+		return reconcile.Result{}, nil
+	case err != nil:
+		log.FromContext(ctx).Error(err, "reading the object")
+		return requeue(pacer.Next{Requeue: true, After: r.Intervals.BackoffBase, Urgency: pacer.Work}), nil
 	}
-	if wait, ok := r.spreadFirstPoll(obj, byEvent); ok {
-		return reconcile.Result{RequeueAfter: wait, Priority: ptr.To(priorityPoll)}, nil
+	if skip, after := r.Pacer.Begin(name, factsOf(obj)); skip {
+		return requeue(pacer.Next{Requeue: true, After: after, Urgency: pacer.Poll}), nil
 	}
 	if obj.Status.ConnectionID == "" {
 		// A pass that may create or recover a connection runs alone among
@@ -154,74 +123,58 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		unlock := r.creating.lock(obj.Spec.CompanyID + "/" + obj.Spec.PlatformKey)
 		defer unlock()
 	}
-	before := obj.Status.DeepCopy()
-	res, err := r.reconcile(ctx, obj)
-	return r.summarize(ctx, obj, before, res, err)
+	p := &pass{r: r, obj: obj, before: *obj.Status.DeepCopy()}
+	p.run(ctx)
+	return r.end(ctx, p)
 }
 
-// reconcile is one pass, in the order of docs/design.md: paused, credentials,
-// deletion, a stall nothing changed since, identity (create or adopt),
-// converge, assess.
-func (r *Reconciler) reconcile(ctx context.Context, obj *codatv1.CodatConnection) (result, error) {
-	if paused, badValue := pausedBy(obj); paused {
-		return result{paused: true, pausedValue: badValue}, nil
+// read gets the object from the cache, or from the API server while the
+// cache may not show the operator's own last write yet.
+func (r *Reconciler) read(ctx context.Context, name types.NamespacedName) (*codatv1.CodatConnection, error) {
+	obj := &codatv1.CodatConnection{}
+	if err := r.Client.Get(ctx, name, obj); err != nil {
+		return nil, err
 	}
-	codat, err := r.connect(ctx, obj)
-	if err == nil {
-		err = r.rateLimited(obj)
+	wrote, ok := r.wrote.Load(name)
+	if !ok {
+		return obj, nil
 	}
-	if err == nil {
-		err = r.quotaExhausted(obj)
+	r.wrote.Delete(name)
+	if wrote == obj.ResourceVersion {
+		return obj, nil
 	}
-	if err == nil {
-		err = unchangedSinceStall(obj, codat)
+	// Older than the operator's write, or a newer change: the API server knows.
+	fresh := &codatv1.CodatConnection{}
+	if err := r.APIReader.Get(ctx, name, fresh); err != nil {
+		return nil, err
 	}
-	if !obj.DeletionTimestamp.IsZero() {
-		if err := r.delete(ctx, obj, codat, err); err != nil {
-			return result{}, err
-		}
-		return result{released: true}, nil
-	}
-	if err != nil {
-		return result{}, err
-	}
-
-	conn, err := r.connection(ctx, obj, codat)
-	if err != nil {
-		return result{}, err
-	}
-	r.noticeChanges(ctx, obj, conn)
-	recordConnection(obj, conn)
-	conn, err = r.converge(ctx, obj, codat, conn)
-	recordConnection(obj, conn)
-	if err != nil {
-		return result{}, err
-	}
-	if err := r.publishLinkURL(ctx, obj); err != nil {
-		return result{}, err
-	}
-	state, err := assess(obj)
-	return result{ready: state, key: codat.key}, err
+	return fresh, nil
 }
 
-// spreadFirstPoll is the first look of this process at a settled object with
-// nothing new to act on (after a start): its poll is spread over the poll
-// interval, so that a restart is no burst of requests to Codat.
-func (r *Reconciler) spreadFirstPoll(obj *codatv1.CodatConnection, byEvent bool) (time.Duration, bool) {
-	if _, seen := r.seen.LoadOrStore(nameOf(obj), struct{}{}); seen || byEvent {
-		return 0, false
+// factsOf is what the cached object says of the look it needs.
+func factsOf(obj *codatv1.CodatConnection) pacer.Facts {
+	paused, _ := pausedBy(obj)
+	ready := meta.FindStatusCondition(obj.Status.Conditions, codatv1.ConditionReady)
+	f := pacer.Facts{
+		Routine: settled(obj) && obj.DeletionTimestamp.IsZero() && !paused &&
+			meta.IsStatusConditionTrue(obj.Status.Conditions, codatv1.ConditionSynced),
+		Company:    obj.Spec.CompanyID,
+		Connection: obj.Status.ConnectionID,
 	}
-	if !settled(obj) || !obj.DeletionTimestamp.IsZero() || !meta.IsStatusConditionTrue(obj.Status.Conditions, codatv1.ConditionSynced) {
-		return 0, false
+	if ready != nil && ready.Status != metav1.ConditionTrue {
+		f.Waiting, f.WaitingSince = true, ready.LastTransitionTime.Time
 	}
-	if paused, _ := pausedBy(obj); paused {
-		return 0, false
+	return f
+}
+
+// requeue turns the pacer's answer into controller-runtime's. A failure is
+// shown in the conditions and retried after the pacer's wait; it is never
+// returned to controller-runtime, which would retry on a schedule of its own.
+func requeue(next pacer.Next) reconcile.Result {
+	if !next.Requeue {
+		return reconcile.Result{}
 	}
-	ready := readiness{status: metav1.ConditionFalse}
-	if meta.IsStatusConditionTrue(obj.Status.Conditions, codatv1.ConditionReady) {
-		ready.status = metav1.ConditionTrue
-	}
-	return rand.N(r.pollInterval(obj, ready)) + 1, true //nolint:gosec // spreads polls; it guards nothing
+	return reconcile.Result{RequeueAfter: max(next.After, 1), Priority: ptr.To(next.Urgency.Priority())}
 }
 
 // pausedBy reads the paused annotation. "true" pauses, "false" or no
@@ -238,28 +191,9 @@ func pausedBy(obj *codatv1.CodatConnection) (paused bool, badValue string) {
 	return b, ""
 }
 
-// unchangedSinceStall keeps a stall that Codat's refusal caused while the
-// inputs of the refused request are the same: a manager restart, or any
-// event that changes nothing the request is made with, must not send it again.
-func unchangedSinceStall(obj *codatv1.CodatConnection, codat session) error {
-	s := obj.Status
-	if s.StalledInputs == "" || s.StalledInputs != codat.inputs {
-		return nil
-	}
-	c := failureCondition(obj)
-	if c == nil || c.Type != codatv1.ConditionStalled {
-		return nil
-	}
-	return &stallError{reason: c.Reason, message: c.Message, fromCodat: true, inputs: codat.inputs}
-}
-
 func (r *Reconciler) forget(name types.NamespacedName) {
-	r.backoff.Forget(name)
-	r.notBefore.Delete(name)
-	r.seen.Delete(name)
-	if r.Budget != nil {
-		r.Budget.Forget(name.String())
-	}
+	r.Pacer.Forget(name)
+	r.wrote.Delete(name)
 	if r.queue != nil {
 		r.queue.forget(name)
 	}

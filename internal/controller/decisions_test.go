@@ -172,13 +172,15 @@ func kindErr(op string, kind codatclient.Kind) error {
 	return &codatclient.Error{Operation: op, Kind: kind, StatusCode: 200, Message: "simulated"}
 }
 
-// world is the fake API server and Codat one test case reconciles against.
+// world is the fake API server and Codat one test case reconciles against,
+// with a clock the test moves.
 type world struct {
 	t      *testing.T
 	r      *Reconciler
 	k8s    client.Client
 	codat  *fakeCodat
 	events *events.FakeRecorder
+	now    time.Time
 }
 
 func newWorld(t *testing.T, codat *fakeCodat, objs ...client.Object) *world {
@@ -199,13 +201,14 @@ func newWorld(t *testing.T, codat *fakeCodat, objs ...client.Object) *world {
 			return []string{o.(*codatv1.CodatConnection).Status.ConnectionID}
 		}).Build()
 	recorder := events.NewFakeRecorder(100)
-	r := &Reconciler{
+	w := &world{t: t, k8s: k8s, codat: codat, events: recorder, now: testNow}
+	w.r = &Reconciler{
 		Client: k8s, APIReader: k8s, Codat: codat, Recorder: recorder,
 		Credentials: DefaultCredentials{Secret: types.NamespacedName{Namespace: "codat-system", Name: "codat-credentials"}, Grant: testGrant},
 		Intervals:   DefaultIntervals,
-		Now:         func() time.Time { return testNow },
+		Now:         func() time.Time { return w.now },
 	}
-	return &world{t: t, r: r, k8s: k8s, codat: codat, events: recorder}
+	return w
 }
 
 // testGrant grants the default credentials to namespaces labelled as the shipped manifests expect.
@@ -653,32 +656,6 @@ func TestDeletionPolicies(t *testing.T) {
 	}
 }
 
-// Waiting for the business polls sooner at first and less often the longer it waits.
-func TestRequeueIntervals(t *testing.T) {
-	r := &Reconciler{Intervals: DefaultIntervals, Now: func() time.Time { return testNow }}
-	waitingSince := func(d time.Duration) *codatv1.CodatConnection {
-		return &codatv1.CodatConnection{Status: codatv1.CodatConnectionStatus{Conditions: []metav1.Condition{{
-			Type: codatv1.ConditionReady, Status: metav1.ConditionFalse, LastTransitionTime: metav1.NewTime(testNow.Add(-d)),
-		}}}}
-	}
-	for _, tc := range []struct {
-		waited   time.Duration
-		min, max time.Duration
-	}{
-		{0, time.Minute, 66 * time.Second},
-		{10 * time.Minute, 5 * time.Minute, 330 * time.Second},
-		{24 * time.Hour, 10 * time.Minute, 11 * time.Minute},
-	} {
-		got := r.pollInterval(waitingSince(tc.waited), waiting(codatv1.ReasonAwaitingAuthorization, ""))
-		if got < tc.min || got > tc.max {
-			t.Errorf("after waiting %s: poll in %s, want between %s and %s", tc.waited, got, tc.min, tc.max)
-		}
-	}
-	if got := r.pollInterval(waitingSince(0), ready(codatv1.ReasonLinked, "")); got < 10*time.Minute || got > 11*time.Minute {
-		t.Errorf("settled: poll in %s, want the poll interval plus jitter", got)
-	}
-}
-
 // The first look after a start at a settled object with nothing new spreads its poll over the poll
 // interval instead of calling Codat: a restart is no burst.
 func TestFirstLookAfterAStartSpreadsThePoll(t *testing.T) {
@@ -698,8 +675,12 @@ func TestFirstLookAfterAStartSpreadsThePoll(t *testing.T) {
 	if len(w.codat.calls) != 0 || res.RequeueAfter <= 0 || res.RequeueAfter > 11*time.Minute {
 		t.Fatalf("first look: calls %v, requeue after %s; want none, within the poll interval", w.codat.calls, res.RequeueAfter)
 	}
+	if _, _ = w.reconcile("settled"); len(w.codat.calls) != 0 {
+		t.Fatalf("a look before the spread poll is due: calls %v, want none", w.codat.calls)
+	}
+	w.now = w.now.Add(res.RequeueAfter)
 	if _, _ = w.reconcile("settled"); len(w.codat.calls) != 1 {
-		t.Fatalf("second look: calls %v, want the poll", w.codat.calls)
+		t.Fatalf("the look when the poll is due: calls %v, want the poll", w.codat.calls)
 	}
 	// A changed spec is looked at at once.
 	changed := settledObj.DeepCopy()
@@ -763,7 +744,7 @@ func TestBudgetDecisions(t *testing.T) {
 	tight := budget.New(budget.Options{Share: 0.5, Floor: 0.1, Now: func() time.Time { return testNow }})
 	tight.Observe(fingerprint, 1000, 990, reset) // 490 left of the share for 3 hours
 	for i := range 1000 {
-		tight.Track(fmt.Sprint("other-", i), fingerprint, budget.Settled, 10*time.Minute)
+		tight.Track(fmt.Sprint("other-", i), fingerprint, budget.Demand{Every: 10 * time.Minute})
 	}
 	w = newWorld(t, newFakeCodat(linked), object("stretched", managing(connA, "Linked"), readyTrue))
 	w.r.Budget = tight

@@ -9,21 +9,23 @@ import (
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
 	"github.com/codat-operator/codat-operator/internal/codatapi"
 	"github.com/codat-operator/codat-operator/internal/codatclient"
+	"github.com/codat-operator/codat-operator/internal/pacer"
 )
 
 // Every step of a pass returns an error to stop the pass. The error's type
-// says what the user sees and when the operator comes back; summarize turns it
-// into conditions, events, the status write and the requeue. There are three:
+// says what the user sees and when the operator comes back; the end of the
+// pass turns it into conditions, events, the status write and the requeue.
+// There are three:
 //
 //   - *stallError: only a person can unblock the object. Stalled=True; no
 //     requeue until the object, its Secrets or the credentials change.
 //   - *retryError: a transient failure; tried again after a backoff, or after
-//     Codat's Retry-After.
+//     Codat's Retry-After; or a pass the pacer held before any Codat call.
 //   - errRaced: a write lost a race with a newer version of the object (or the
 //     manager is stopping); the pass ends quietly and runs again.
 //
-// Any other error is the API server failing us: it is retried like a
-// transient failure, and returned to controller-runtime for logging.
+// Any other error is the API server failing us: it is logged, and retried
+// like a transient failure.
 
 type stallError struct {
 	reason, message string
@@ -40,8 +42,12 @@ func stall(reason, message string) error { return &stallError{reason: reason, me
 
 type retryError struct {
 	reason, message string
-	// after overrides the backoff (Codat's Retry-After).
+	// after is Codat's Retry-After, or how long the pacer's hold lasts.
 	after time.Duration
+	// throttled says Codat answered 429: the pacer holds every object of the key.
+	throttled bool
+	// hold, when set, says the pacer held the pass before any Codat call.
+	hold pacer.Hold
 	// working says the failure stopped work on the current generation:
 	// creating, unlinking, sending an authorization or deleting. A failed
 	// routine look at a realized connection is not work: it shows on Synced

@@ -43,9 +43,6 @@ func (r *Reconciler) connection(ctx context.Context, obj *codatv1.CodatConnectio
 // getKnown reads the connection the object already manages. One that was
 // deleted outside the operator is created anew, unless it was adopted.
 func (r *Reconciler) getKnown(ctx context.Context, obj *codatv1.CodatConnection, codat session, id string) (*codatclient.Connection, error) {
-	if err := r.pollAllowed(obj, codat); err != nil {
-		return nil, err
-	}
 	conn, err := codat.Get(ctx, id)
 	switch {
 	case codatclient.IsNotFound(err) && obj.Spec.ConnectionID != "":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -44,8 +45,9 @@ func TestLinkURLInSecret(t *testing.T) {
 		t.Errorf("Secret owned by %v, want the object", s.OwnerReferences)
 	}
 
-	// Codat reports a new link: the Secret follows.
+	// Codat reports a new link at the next poll: the Secret follows.
 	w.codat.conns[obj.Status.ConnectionID].LinkURL = "https://link.example/y"
+	w.now = w.now.Add(time.Hour)
 	_, obj = w.reconcile("acme")
 	if s, _ = w.acmeLink(); string(s.Data[codatv1.LinkURLKey]) != "https://link.example/y" {
 		t.Errorf("Secret holds %q after Codat's link changed", s.Data[codatv1.LinkURLKey])

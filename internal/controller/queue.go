@@ -13,15 +13,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+	"github.com/codat-operator/codat-operator/internal/pacer"
 )
 
 // fairnessSteps bounds how far a company's backlog lowers the priority of its work.
 const fairnessSteps = 9
 
 // fairQueue is the controller's work queue: controller-runtime's priority queue, where an item of
-// work (priority ≥ priorityWork) is added one step lower for every item of work its company already
-// has waiting. One company's mass apply then cannot starve the others: another company's work
-// overtakes all but the first few of its items. Polls come after work whatever the company.
+// work or an event (priority ≥ pacer.Work's) is added one step lower for every item its company
+// already has waiting. One company's mass apply then cannot starve the others: another company's
+// work overtakes all but the first few of its items. The pacer's urgencies set the priorities:
+// events before work, polls after both whatever the company.
 type fairQueue struct {
 	priorityqueue.PriorityQueue[reconcile.Request]
 	// lookUp names an object's company ("" when unknown) and says whether it has work waiting
@@ -52,6 +54,11 @@ func lookUpInCache(c client.Reader) func(types.NamespacedName) (string, bool) {
 	}
 }
 
+// Look is the pacer's way in: a pass of the object after the delay, at the urgency's priority.
+func (q *fairQueue) Look(name types.NamespacedName, after time.Duration, u pacer.Urgency) {
+	q.AddWithOpts(priorityqueue.AddOpts{After: after, Priority: ptr.To(u.Priority())}, reconcile.Request{NamespacedName: name})
+}
+
 func (q *fairQueue) Add(item reconcile.Request) {
 	q.AddWithOpts(priorityqueue.AddOpts{}, item)
 }
@@ -68,18 +75,19 @@ func (q *fairQueue) AddRateLimited(item reconcile.Request) {
 // the initial list after a start (controller-runtime's LowPriority) are sorted into work or polls:
 // an object created while the operator was down must not wait behind every poll.
 func (q *fairQueue) AddWithOpts(o priorityqueue.AddOpts, items ...reconcile.Request) {
-	priority := ptr.Deref(o.Priority, priorityWork)
+	work, poll := pacer.Work.Priority(), pacer.Poll.Priority()
+	priority := ptr.Deref(o.Priority, work)
 	for _, item := range items {
 		opts := o
 		p := priority
-		if p < priorityPoll {
-			if _, work := q.lookUp(item.NamespacedName); work {
-				p = priorityWork
+		if p < poll {
+			if _, isWork := q.lookUp(item.NamespacedName); isWork {
+				p = work
 			} else {
-				p = priorityPoll
+				p = poll
 			}
 		}
-		if p >= priorityWork {
+		if p >= work {
 			p -= q.enter(item)
 		}
 		opts.Priority = ptr.To(p)

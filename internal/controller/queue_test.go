@@ -9,6 +9,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/codat-operator/codat-operator/internal/pacer"
 )
 
 func request(ns, name string) reconcile.Request {
@@ -23,7 +25,7 @@ func TestFairQueue(t *testing.T) {
 	defer q.ShutDown()
 	// After a start: a settled object of the initial list waits like a poll; a new one is work.
 	q.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(handler.LowPriority)}, request("d", "settled"), request("d", "created-while-down"))
-	q.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(priorityPoll)}, request("c", "poll"))
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(pacer.Poll.Priority())}, request("c", "poll"))
 	for i := range 50 {
 		q.Add(request("a", fmt.Sprint(i)))
 	}

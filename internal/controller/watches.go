@@ -4,10 +4,12 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -18,8 +20,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+	"github.com/codat-operator/codat-operator/internal/pacer"
 )
 
 const (
@@ -31,18 +35,19 @@ const (
 	// credentials are not indexed: that Secret and Namespaces change rarely, and
 	// an index entry per object costs memory at every scale.
 	indexSecretRefs = "spec.secretRefs"
+	// indexAdopted finds the objects that adopt a connection by spec.connectionId.
+	indexAdopted = "spec.connectionId"
 )
 
 // SetupWithManager registers the indexes and watches and starts the
-// controller with the given options (workers, rate limiter).
+// controller with the given options (workers).
 func (r *Reconciler) SetupWithManager(mgr manager.Manager, opts controller.Options) error {
 	r.init()
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &codatv1.CodatConnection{}, indexSecretRefs, secretRefs); err != nil {
-		return err
-	}
-
-	if r.Budget != nil {
-		r.Budget.Subscribe(r.replan)
+	indexer := mgr.GetFieldIndexer()
+	for field, extract := range map[string]client.IndexerFunc{indexSecretRefs: secretRefs, indexAdopted: adoptedConnection} {
+		if err := indexer.IndexField(context.Background(), &codatv1.CodatConnection{}, field, extract); err != nil {
+			return err
+		}
 	}
 	if opts.NewQueue == nil {
 		opts.NewQueue = func(name string, rl workqueue.TypedRateLimiter[reconcile.Request]) workqueue.TypedRateLimitingInterface[reconcile.Request] {
@@ -50,31 +55,34 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager, opts controller.Optio
 				o.RateLimiter = rl
 				o.Log = mgr.GetLogger().WithValues("controller", name)
 			}), lookUpInCache(mgr.GetClient()))
+			r.Pacer.SetQueue(r.queue)
 			return r.queue
 		}
 	}
 	if opts.RateLimiter == nil {
-		// Errors returned to controller-runtime (failed status writes) back
-		// off like Codat failures do, not from its 5ms default.
+		// Reconcile never returns an error nor asks to be rate limited: every
+		// retry is the pacer's RequeueAfter. This limiter only keeps
+		// controller-runtime's own default (5ms) out of the way.
 		opts.RateLimiter = workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](
 			r.Intervals.BackoffBase, r.Intervals.BackoffMax)
 	}
 	b := builder.ControllerManagedBy(mgr).
 		Named("codatconnection").
-		For(&codatv1.CodatConnection{}, builder.WithPredicates(changedByUser())).
+		WatchesRawSource(source.Kind(mgr.GetCache(), &codatv1.CodatConnection{}, r.objectEvents())).
 		// Only the metadata of Secrets is cached: a change to a referenced
 		// Secret's content bumps its resourceVersion, which is all the watch
 		// needs; contents are read on demand.
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.objectsReadingSecret)).
+		WatchesMetadata(&corev1.Secret{}, r.wakeOn(r.objectsReadingSecret)).
 		// A namespace's labels grant it the default credentials and its
 		// annotations narrow its companies: a change takes effect at once,
 		// without a restart.
-		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.objectsUsingDefaultCredentials),
+		WatchesMetadata(&corev1.Namespace{}, r.wakeOn(r.objectsUsingDefaultCredentials),
 			builder.WithPredicates(predicate.NewPredicateFuncs(r.watched),
 				predicate.Or(predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		WithOptions(opts)
 	if r.Webhooks != nil {
-		if err := mgr.GetFieldIndexer().IndexField(context.Background(), &codatv1.CodatConnection{}, indexConnectionID, connectionIDOf); err != nil {
+		r.Webhooks.Pacer = r.Pacer
+		if err := indexer.IndexField(context.Background(), &codatv1.CodatConnection{}, indexConnectionID, connectionIDOf); err != nil {
 			return err
 		}
 		b = b.WatchesRawSource(r.Webhooks.source())
@@ -82,11 +90,97 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager, opts controller.Optio
 	return b.Complete(r)
 }
 
+// objectEvents turns events of CodatConnections into looks: what a user or
+// GitOps tool changes (spec, annotations, deletion) wakes the object; the
+// operator's own status writes, create-pending marker and finalizer do not,
+// since those events would only cost Codat calls. An object that goes away
+// wakes the objects it kept from adopting its connection (AlreadyOwned).
+func (r *Reconciler) objectEvents() handler.TypedEventHandler[*codatv1.CodatConnection, reconcile.Request] {
+	return handler.TypedFuncs[*codatv1.CodatConnection, reconcile.Request]{
+		CreateFunc: func(_ context.Context, e event.TypedCreateEvent[*codatv1.CodatConnection], _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			r.wakeOrList(e.IsInInitialList, nameOf(e.Object))
+		},
+		UpdateFunc: func(_ context.Context, e event.TypedUpdateEvent[*codatv1.CodatConnection], _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if changedByUser(e.ObjectOld, e.ObjectNew) {
+				r.Pacer.Wake(nameOf(e.ObjectNew), pacer.Work)
+			}
+		},
+		DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[*codatv1.CodatConnection], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			q.Add(reconcile.Request{NamespacedName: nameOf(e.Object)}) // to forget it
+			for _, req := range r.adopting(ctx, e.Object.Status.ConnectionID) {
+				r.Pacer.Wake(req.NamespacedName, pacer.Work)
+			}
+		},
+		GenericFunc: func(_ context.Context, e event.TypedGenericEvent[*codatv1.CodatConnection], _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			r.Pacer.Wake(nameOf(e.Object), pacer.Work)
+		},
+	}
+}
+
+// wakeOn turns events of objects the reconciler reads (Secrets, Namespaces)
+// into looks at the CodatConnections that read them.
+func (r *Reconciler) wakeOn(objects func(context.Context, client.Object) []reconcile.Request) handler.TypedEventHandler[client.Object, reconcile.Request] {
+	wake := func(ctx context.Context, o client.Object, initial bool) {
+		for _, req := range objects(ctx, o) {
+			r.wakeOrList(initial, req.NamespacedName)
+		}
+	}
+	return handler.TypedFuncs[client.Object, reconcile.Request]{
+		CreateFunc: func(ctx context.Context, e event.TypedCreateEvent[client.Object], _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			wake(ctx, e.Object, e.IsInInitialList)
+		},
+		UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[client.Object], _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			wake(ctx, e.ObjectNew, false)
+		},
+		DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[client.Object], _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			wake(ctx, e.Object, false)
+		},
+	}
+}
+
+// wakeOrList wakes the object, unless the event is part of the initial list
+// after a start: that adds it with controller-runtime's low priority, and the
+// pacer spreads the polls of settled objects instead of making them at once.
+func (r *Reconciler) wakeOrList(initial bool, name types.NamespacedName) {
+	if !initial {
+		r.Pacer.Wake(name, pacer.Work)
+		return
+	}
+	if r.queue != nil {
+		r.queue.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(handler.LowPriority)}, reconcile.Request{NamespacedName: name})
+	}
+}
+
 func connectionIDOf(o client.Object) []string {
 	if id := o.(*codatv1.CodatConnection).Status.ConnectionID; id != "" {
 		return []string{id}
 	}
 	return nil
+}
+
+func adoptedConnection(o client.Object) []string {
+	if id := o.(*codatv1.CodatConnection).Spec.ConnectionID; id != "" {
+		return []string{id}
+	}
+	return nil
+}
+
+// adopting lists the objects that adopt the connection: when its owner goes,
+// one of them may now take it.
+func (r *Reconciler) adopting(ctx context.Context, connectionID string) []reconcile.Request {
+	if connectionID == "" {
+		return nil
+	}
+	var list codatv1.CodatConnectionList
+	if err := r.Client.List(ctx, &list, client.MatchingFields{indexAdopted: connectionID}, client.UnsafeDisableDeepCopy); err != nil {
+		log.FromContext(ctx).Error(err, "listing the CodatConnections that adopt a connection")
+		return nil
+	}
+	requests := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		requests = append(requests, reconcile.Request{NamespacedName: nameOf(&list.Items[i])})
+	}
+	return requests
 }
 
 func secretRefs(o client.Object) []string {
@@ -101,7 +195,9 @@ func secretRefs(o client.Object) []string {
 	return refs
 }
 
-// objectsReadingSecret maps a Secret to the CodatConnections that read it.
+// objectsReadingSecret maps a Secret to the CodatConnections that read it,
+// and a Secret named as an object's link URL Secret to that object: a
+// foreign Secret in the way (LinkURLSecretConflict) heals once it goes.
 func (r *Reconciler) objectsReadingSecret(ctx context.Context, secret client.Object) []reconcile.Request {
 	var list codatv1.CodatConnectionList
 	if err := r.Client.List(ctx, &list, client.InNamespace(secret.GetNamespace()),
@@ -115,6 +211,13 @@ func (r *Reconciler) objectsReadingSecret(ctx context.Context, secret client.Obj
 	}
 	if r.Credentials.APIKey == "" && r.Credentials.Secret == (types.NamespacedName{Namespace: secret.GetNamespace(), Name: secret.GetName()}) {
 		requests = append(requests, r.usingDefaultCredentials(ctx)...)
+	}
+	if owner, ok := strings.CutSuffix(secret.GetName(), codatv1.LinkURLSecretSuffix); ok && r.LinkURLs == LinkURLsInSecret {
+		// Names shortened with a digest (objects named near the limit) are not mapped back.
+		name := types.NamespacedName{Namespace: secret.GetNamespace(), Name: owner}
+		if err := r.Client.Get(ctx, name, &codatv1.CodatConnection{}); err == nil {
+			requests = append(requests, reconcile.Request{NamespacedName: name})
+		}
 	}
 	return requests
 }
@@ -150,19 +253,13 @@ func (r *Reconciler) objectsUsingDefaultCredentials(ctx context.Context, ns clie
 	return r.usingDefaultCredentials(ctx, client.InNamespace(ns.GetName()))
 }
 
-// changedByUser lets through what a user or GitOps tool changes (spec,
-// annotations, deletion), not the operator's own status writes, nor its
-// create-pending marker and finalizer: those events would only cost Codat calls.
-func changedByUser() predicate.Predicate {
-	return predicate.Or(
-		predicate.GenerationChangedPredicate{},
-		predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-			if e.ObjectOld.GetDeletionTimestamp().IsZero() != e.ObjectNew.GetDeletionTimestamp().IsZero() {
-				return true
-			}
-			return !maps.Equal(userAnnotations(e.ObjectOld), userAnnotations(e.ObjectNew))
-		}},
-	)
+// changedByUser says whether an update is one a user or GitOps tool made
+// (spec, annotations, deletion), not the operator's own status write, nor its
+// create-pending marker and finalizer.
+func changedByUser(old, updated *codatv1.CodatConnection) bool {
+	return old.Generation != updated.Generation ||
+		old.DeletionTimestamp.IsZero() != updated.DeletionTimestamp.IsZero() ||
+		!maps.Equal(userAnnotations(old), userAnnotations(updated))
 }
 
 func userAnnotations(o client.Object) map[string]string {

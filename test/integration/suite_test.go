@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -22,7 +23,6 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -31,6 +31,7 @@ import (
 	"github.com/codat-operator/codat-operator/internal/codatclient"
 	"github.com/codat-operator/codat-operator/internal/codatsim"
 	"github.com/codat-operator/codat-operator/internal/controller"
+	"github.com/codat-operator/codat-operator/internal/operator"
 	"github.com/codat-operator/codat-operator/internal/testenv"
 )
 
@@ -87,13 +88,6 @@ func run(m *testing.M) (int, error) {
 	server := httptest.NewServer(sim)
 	simURL = server.URL
 	defer server.Close()
-	codatClient, err = codatclient.New(codatclient.Options{
-		BaseURL: server.URL, Timeout: 5 * time.Second, RequestsPerSecond: 14, Burst: 100, // the per-IP ceiling
-	})
-	if err != nil {
-		return 1, err
-	}
-
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := createDefaultCredentials(ctx); err != nil {
@@ -101,21 +95,9 @@ func run(m *testing.M) (int, error) {
 	}
 
 	ctrl.SetLogger(zap.New(zap.WriteTo(logs), zap.Level(zapcore.DebugLevel)))
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 testenv.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Client:                 client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
-		NewClient:              writes.newClient,
-	})
-	if err != nil {
-		return 1, err
-	}
-	r := &controller.Reconciler{
-		Client:      mgr.GetClient(),
-		APIReader:   mgr.GetAPIReader(),
-		Codat:       controller.ClientConnector{Client: codatClient},
-		Recorder:    mgr.GetEventRecorder("codat-operator"),
+	config := operator.Config{
+		// As fast as Codat's per-IP ceiling allows.
+		Codat:       codatclient.Options{BaseURL: server.URL, Timeout: 5 * time.Second, RequestsPerSecond: 14, Burst: 100},
 		Credentials: controller.DefaultCredentials{Secret: defaultCredentials, Grant: grant},
 		Intervals: controller.Intervals{
 			PendingAuth: time.Second,
@@ -125,10 +107,24 @@ func run(m *testing.M) (int, error) {
 			BackoffBase: time.Second,
 			BackoffMax:  2 * time.Second,
 		},
+		Workers:  8,
+		Registry: prometheus.NewRegistry(),
+		Log:      ctrl.Log,
 	}
-	if err := r.SetupWithManager(mgr, crcontroller.Options{MaxConcurrentReconciles: 8}); err != nil {
+	mgr, err := ctrl.NewManager(env.Config, operator.ManagerOptions(config, ctrl.Options{
+		Scheme:                 testenv.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		NewClient:              writes.newClient,
+	}))
+	if err != nil {
 		return 1, err
 	}
+	op, err := operator.Add(mgr, config)
+	if err != nil {
+		return 1, err
+	}
+	codatClient = op.Codat
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
 

@@ -12,28 +12,25 @@ import (
 	"testing"
 	"time"
 
-	"github.com/codat-operator/codat-operator/internal/access"
-	"github.com/codat-operator/codat-operator/internal/budget"
-
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/uuid"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
+	"github.com/codat-operator/codat-operator/internal/access"
+	"github.com/codat-operator/codat-operator/internal/budget"
 	"github.com/codat-operator/codat-operator/internal/codatclient"
 	"github.com/codat-operator/codat-operator/internal/codatsim"
 	"github.com/codat-operator/codat-operator/internal/controller"
+	"github.com/codat-operator/codat-operator/internal/operator"
 	"github.com/codat-operator/codat-operator/internal/testenv"
 	"github.com/codat-operator/codat-operator/internal/webhook"
 )
@@ -73,6 +70,9 @@ type Options struct {
 	DefaultCredentialsSecret types.NamespacedName
 	// LinkURLs says where link URLs go (default: status).
 	LinkURLs controller.LinkURLDestination
+	// CodatProxy, when set, stands between the operator and the simulator: it may hold or
+	// change Codat's answers (the simulator's own calls, such as webhooks, do not pass it).
+	CodatProxy func(http.Handler) http.Handler
 }
 
 // Rig is one test's world.
@@ -114,6 +114,10 @@ func New(t testing.TB, env *testenv.Env, k8s client.Client, o Options) *Rig {
 
 	so := o.Sim
 	so.APIKeys, so.Companies = []string{APIKey}, r.Companies
+	if so.Seed == 0 {
+		// Rigs share the API server: connection ids must differ between their simulators.
+		so.Seed = rand.Int63nRange(1, 1<<62)
+	}
 	if so.WebhookRetryScale == 0 {
 		so.WebhookRetryScale = 0.001
 	}
@@ -121,76 +125,55 @@ func New(t testing.TB, env *testenv.Env, k8s client.Client, o Options) *Rig {
 	srv := httptest.NewServer(r.Sim)
 	r.SimURL = srv.URL
 
-	// As fast as the per-IP ceiling allows (14 a second, bursts of 100).
-	co := codatclient.Options{BaseURL: srv.URL, Timeout: 5 * time.Second, RequestsPerSecond: 14, Burst: 100}
+	codatURL := srv.URL
+	if o.CodatProxy != nil {
+		proxy := httptest.NewServer(o.CodatProxy(r.Sim))
+		t.Cleanup(proxy.Close)
+		codatURL = proxy.URL
+	}
+	config := operator.Config{
+		// As fast as the per-IP ceiling allows (14 a second, bursts of 100).
+		Codat:      codatclient.Options{BaseURL: codatURL, Timeout: 5 * time.Second, RequestsPerSecond: 14, Burst: 100},
+		Intervals:  o.Intervals,
+		LinkURLs:   o.LinkURLs,
+		Namespaces: []string{r.NS},
+		Workers:    o.Workers,
+		Registry:   r.Registry,
+		Log:        ctrl.Log.WithName(r.NS),
+		// Several managers run in one test process.
+		SkipNameValidation: true,
+	}
 	if o.RequestsPerSecond > 0 {
-		co.RequestsPerSecond, co.Burst = o.RequestsPerSecond, o.Burst
+		config.Codat.RequestsPerSecond, config.Codat.Burst = o.RequestsPerSecond, o.Burst
 	}
 	if o.Budget != nil {
-		r.Budget = budget.New(*o.Budget)
-		if err := r.Budget.Register(r.Registry); err != nil {
-			t.Fatal(err)
-		}
-		co.OnRateLimit = func(rl codatclient.RateLimit) { r.Budget.Observe(rl.Key, rl.Limit, rl.Remaining, rl.Reset) }
-	}
-	codat, err := codatclient.New(co)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 testenv.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{r.NS: {}}, DefaultTransform: controller.CacheTransform},
-		Client:                 client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := ctrl.Log.WithName(r.NS)
-	var hooks *controller.Webhooks
-	listening := make(chan string, 1)
-	if o.Webhooks {
-		metrics, err := webhook.NewMetrics(r.Registry)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hooks = &controller.Webhooks{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Metrics: metrics, Log: log}
-		secrets := &webhook.Secrets{}
-		server := &webhook.Server{Addr: "127.0.0.1:0", CertDir: o.CertDir, Log: log, OnListening: func(a string) { listening <- a },
-			Receiver: &webhook.Receiver{Secrets: secrets, Sink: hooks, Metrics: metrics, Log: log}}
-		hooks.Healthy = server.Healthy
-		loader := &webhook.SecretLoader{Name: types.NamespacedName{Namespace: r.NS, Name: "codat-webhooks"},
-			Reader: mgr.GetAPIReader(), Cache: mgr.GetCache(), Secrets: secrets, Log: log, Interval: time.Hour}
-		for _, runnable := range []manager.Runnable{server, loader} {
-			if err := mgr.Add(runnable); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	recMetrics, err := controller.NewMetrics(r.Registry, mgr.GetClient())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &controller.Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Codat: controller.ClientConnector{Client: codat},
-		Recorder: mgr.GetEventRecorder("codat-operator"), Intervals: o.Intervals, Webhooks: hooks, Budget: r.Budget,
-		Metrics: recMetrics, LinkURLs: o.LinkURLs, Namespaces: []string{r.NS},
+		config.Budget = *o.Budget
 	}
 	if o.DefaultCredentials != nil {
 		secret := o.DefaultCredentialsSecret
 		if secret.Name == "" {
 			secret = types.NamespacedName{Namespace: r.NS, Name: "codat"}
 		}
-		rec.Credentials = controller.DefaultCredentials{Secret: secret, Grant: *o.DefaultCredentials}
+		config.Credentials = controller.DefaultCredentials{Secret: secret, Grant: *o.DefaultCredentials}
 	}
-	workers := o.Workers
-	if workers <= 0 {
-		workers = 4
+	listening := make(chan string, 1)
+	if o.Webhooks {
+		config.Webhooks = &operator.Webhooks{Addr: "127.0.0.1:0", CertDir: o.CertDir, SecretReload: time.Hour,
+			Secret: types.NamespacedName{Namespace: r.NS, Name: "codat-webhooks"}, OnListening: func(a string) { listening <- a }}
 	}
-	if err := rec.SetupWithManager(mgr, crcontroller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: ptr.To(true)}); err != nil {
+	mgr, err := ctrl.NewManager(env.Config, operator.ManagerOptions(config, ctrl.Options{
+		Scheme:                 testenv.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	}))
+	if err != nil {
 		t.Fatal(err)
 	}
+	op, err := operator.Add(mgr, config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Budget = op.Budget
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
 	if !mgr.GetCache().WaitForCacheSync(ctx) {
@@ -283,6 +266,20 @@ func (r *Rig) WaitFor(name, what string, timeout time.Duration, ok func(*codatv1
 	}
 	r.t.Fatalf("%s never became %s within %s; status %+v", name, what, timeout, last.Status)
 	return nil
+}
+
+// WaitGone waits until the object no longer exists.
+func (r *Rig) WaitGone(name string, timeout time.Duration) {
+	r.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		err := r.k8s.Get(context.Background(), types.NamespacedName{Namespace: r.NS, Name: name}, &codatv1.CodatConnection{})
+		if apierrors.IsNotFound(err) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r.t.Fatalf("%s was never deleted within %s", name, timeout)
 }
 
 // WaitReady waits until Ready has the reason for the object's current generation.

@@ -1,95 +1,39 @@
 package controller
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
 	"github.com/codat-operator/codat-operator/internal/budget"
-	"github.com/codat-operator/codat-operator/internal/codatclient"
-)
-
-// result is what a pass that was not stopped by an error concluded.
-type result struct {
-	// ready is how Codat's connection compares with the desired state.
-	ready readiness
-	// released: the finalizer is gone, there is no status left to write.
-	released bool
-	// paused by the annotation (its value when it is not a boolean).
-	paused      bool
-	pausedValue string
-	// key is the fingerprint of the API key the pass used: whose quota the
-	// next poll spends.
-	key string
-	// poll is when to look again (set by summarize).
-	poll time.Duration
-}
-
-// Priorities in the work queue: what the user asked for goes before news from
-// Codat's webhooks, which goes before polls; the initial list after a start
-// comes last (controller-runtime's LowPriority).
-const (
-	priorityWork = 0
-	priorityPoll = -10
+	"github.com/codat-operator/codat-operator/internal/pacer"
 )
 
 // stretchedMessage is what objects say while their polls are stretched.
 const stretchedMessage = "The operator's last requests to Codat succeeded. Polls of this connection are stretched to keep the operator within its share of Codat's daily quota (--codat-quota-share)"
 
-// summarize is the one place where a pass's conclusion becomes what users
-// see: the conditions, a Warning event per new failure reason, the status
-// write (only when something changed) and when to look again.
-func (r *Reconciler) summarize(ctx context.Context, obj *codatv1.CodatConnection, before *codatv1.CodatConnectionStatus, res result, err error) (reconcile.Result, error) {
-	name := nameOf(obj)
-	var stalled *stallError
-	var retrying *retryError
+// render is the view of a conclusion: it sets the object's conditions,
+// observedGeneration and what status shows of the pass, from the conclusion
+// and the pacer's plan for the next look alone.
+func (c conclusion) render(obj *codatv1.CodatConnection, next pacer.Next, linkURLs LinkURLDestination) {
 	switch {
-	case errors.Is(err, errRaced):
-		return reconcile.Result{RequeueAfter: r.Intervals.BackoffBase}, nil
-	case res.released && err == nil:
-		r.forget(name)
-		return reconcile.Result{}, nil
-	case res.paused, errors.As(err, &stalled):
-		// No polls: nothing to count against the quota.
-		if r.Budget != nil {
-			r.Budget.Forget(name.String())
-		}
-	case errors.As(err, &retrying), err == nil:
-	default:
-		// The API server failed us (a Secret or metadata write): retried like
-		// a transient failure, and logged.
-		log.FromContext(ctx).Error(err, "reconcile failed")
-		retrying = &retryError{reason: codatv1.ReasonProgressing, message: "The operator could not read or write Kubernetes objects; retrying", working: !settled(obj)}
-	}
-
-	previous := failureReason(obj)
-	switch {
-	case res.paused:
-		setPausedConditions(obj, res.pausedValue)
-	case stalled != nil:
-		setConditions(obj, metav1.ConditionFalse, stalled.reason, stalled.message, conditionStates{stalled: true})
+	case c.result == pacer.Paused:
+		setPausedConditions(obj, c.pausedValue)
+	case c.stall != nil:
+		setConditions(obj, metav1.ConditionFalse, c.stall.reason, c.stall.message, conditionStates{stalled: true})
 		obj.Status.StalledInputs = ""
-		if stalled.fromCodat {
-			obj.Status.StalledInputs = stalled.inputs
+		if c.stall.fromCodat {
+			obj.Status.StalledInputs = c.stall.inputs
 		}
-	case retrying != nil:
-		keepReady(obj, retrying.reason, retrying.message)
-		setConditions(obj, "", retrying.reason, retrying.message, conditionStates{reconciling: retrying.working})
+	case c.retry != nil:
+		keepReady(obj, c.retry.reason, c.retry.message)
+		setConditions(obj, "", c.retry.reason, c.retry.message, conditionStates{reconciling: c.retry.working})
 	default:
 		states := conditionStates{synced: true}
-		poll, mode := r.planPoll(obj, res)
-		switch mode {
+		switch next.Mode {
 		case budget.Stretched:
 			states.syncedReason, states.syncedMessage = codatv1.ReasonPollsStretched, stretchedMessage
 		case budget.WritesOnly:
@@ -98,60 +42,16 @@ func (r *Reconciler) summarize(ctx context.Context, obj *codatv1.CodatConnection
 			states.synced = false
 			states.syncedReason, states.syncedMessage = codatv1.ReasonQuotaLow, quotaLowMessage
 		}
-		setConditions(obj, res.ready.status, res.ready.reason, res.ready.message, states)
+		setConditions(obj, c.ready.status, c.ready.reason, c.ready.message, states)
 		obj.Status.StalledInputs = ""
-		res.poll = poll
 	}
-	if !res.paused {
+	if c.result != pacer.Paused {
 		obj.Status.ObservedGeneration = obj.Generation
 	}
 	obj.Status.DeletionPolicy = deletionPolicy(obj)
-	if r.LinkURLs == LinkURLsInSecret {
+	if linkURLs == LinkURLsInSecret {
 		// Whatever the pass did, a link never reaches status in this mode.
 		obj.Status.LinkURL = ""
-	}
-	switch {
-	case stalled != nil:
-		r.Metrics.failed(codatclient.NeedsPerson, stalled.reason)
-	case retrying != nil:
-		r.Metrics.failed(codatclient.Transient, retrying.reason)
-	}
-	if failure := failureReason(obj); failure != "" && failure != previous {
-		// Once per new failure, not per retry: a Warning event, and an error
-		// in the log that says what to do.
-		log.FromContext(ctx).Error(nil, failureMessage(obj), "reason", failure)
-		r.Recorder.Eventf(obj, nil, eventWarning, failure, failure, "%s", failureMessage(obj))
-	}
-
-	if !equality.Semantic.DeepEqual(before, &obj.Status) {
-		if err := r.Client.Status().Update(ctx, obj); err != nil {
-			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-				log.FromContext(ctx).V(1).Info("status write lost a race; retrying")
-				return reconcile.Result{RequeueAfter: r.Intervals.BackoffBase}, nil
-			}
-			return reconcile.Result{}, fmt.Errorf("writing status of %s: %w", name, err)
-		}
-	}
-
-	// A failure is shown in the conditions and retried by RequeueAfter; it is
-	// not returned to controller-runtime, which would retry on its own schedule.
-	switch {
-	case retrying != nil:
-		priority := priorityWork
-		if !retrying.working {
-			priority = priorityPoll
-		}
-		after := retrying.after
-		if after <= 0 {
-			after = r.backoff.When(name)
-		}
-		return reconcile.Result{RequeueAfter: after, Priority: ptr.To(priority)}, nil
-	case stalled != nil, res.paused:
-		r.backoff.Forget(name)
-		return reconcile.Result{}, nil //nolint:nilerr // see above
-	default:
-		r.backoff.Forget(name)
-		return reconcile.Result{RequeueAfter: res.poll, Priority: ptr.To(priorityPoll)}, nil
 	}
 }
 
@@ -194,20 +94,14 @@ func setConditions(obj *codatv1.CodatConnection, readyStatus metav1.ConditionSta
 	}
 	set(codatv1.ConditionReconciling, s.reconciling, pick(s.reconciling), message)
 	set(codatv1.ConditionStalled, s.stalled, pick(s.stalled), message)
+	synced := metav1.Condition{Type: codatv1.ConditionSynced, Status: metav1.ConditionFalse, Reason: reason, Message: message, ObservedGeneration: gen}
 	if s.synced {
-		reason, message := codatv1.ReasonSynced, "The operator's last requests to Codat succeeded"
-		if s.syncedReason != "" {
-			reason, message = s.syncedReason, s.syncedMessage
-		}
-		meta.SetStatusCondition(conds, metav1.Condition{Type: codatv1.ConditionSynced, Status: metav1.ConditionTrue,
-			Reason: reason, Message: message, ObservedGeneration: gen})
-	} else {
-		if s.syncedReason != "" {
-			reason, message = s.syncedReason, s.syncedMessage
-		}
-		meta.SetStatusCondition(conds, metav1.Condition{Type: codatv1.ConditionSynced, Status: metav1.ConditionFalse,
-			Reason: reason, Message: message, ObservedGeneration: gen})
+		synced.Status, synced.Reason, synced.Message = metav1.ConditionTrue, codatv1.ReasonSynced, "The operator's last requests to Codat succeeded"
 	}
+	if s.syncedReason != "" {
+		synced.Reason, synced.Message = s.syncedReason, s.syncedMessage
+	}
+	meta.SetStatusCondition(conds, synced)
 }
 
 // keepReady leaves Ready as it is during a transient failure (one failed
@@ -250,24 +144,27 @@ func setPausedConditions(obj *codatv1.CodatConnection, badValue string) {
 	}
 }
 
-// failureReason is the reason of the failure the object shows, if any: a
+// failureReason is the reason of the failure the conditions show, if any: a
 // Warning event is recorded only when it changes, never per retry.
-func failureReason(obj *codatv1.CodatConnection) string {
-	if c := failureCondition(obj); c != nil {
+func failureReason(conds []metav1.Condition) string {
+	if c := failureOf(conds); c != nil {
 		return c.Reason
 	}
 	return ""
 }
 
-func failureMessage(obj *codatv1.CodatConnection) string {
-	if c := failureCondition(obj); c != nil {
+func failureMessage(conds []metav1.Condition) string {
+	if c := failureOf(conds); c != nil {
 		return c.Message
 	}
 	return ""
 }
 
 func failureCondition(obj *codatv1.CodatConnection) *metav1.Condition {
-	conds := obj.Status.Conditions
+	return failureOf(obj.Status.Conditions)
+}
+
+func failureOf(conds []metav1.Condition) *metav1.Condition {
 	for _, t := range []string{codatv1.ConditionStalled, codatv1.ConditionReconciling} {
 		if c := meta.FindStatusCondition(conds, t); c != nil && c.Status == metav1.ConditionTrue {
 			return c
