@@ -28,9 +28,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Codat webhook deliveries, by event type and result (accepted: acted on; ignored: valid but about no object, a duplicate, or not ready; rejected: bad signature, method, type or body).",
 		}, []string{"type", "result"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    MetricEventToReconcile,
-			Help:    "Time from receiving a webhook to the start of the reconcile it caused.",
-			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+			Name: MetricEventToReconcile,
+			Help: "Time from receiving a webhook to the start of the reconcile it caused.",
+			// Up to minutes: a burst of events waits behind the client's rate limit.
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600},
 		}),
 		healthy: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: MetricReceiverHealthy,
