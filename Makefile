@@ -94,14 +94,16 @@ test: tidy-check lint lint-workflows envtest build ## Run every test: unit, API-
 bench: envtest ## Run the benchmarks (Codat calls and API-server writes per operation).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test -run '^$$' -bench . -benchmem ./...
 
-# The scale figures of docs/performance.md; SCALE_OBJECTS="1000" runs one size only.
+# The scale figures of docs/performance.md; SCALE_OBJECTS="1000" runs one size only, and
+# BENCH_SCALE_ARGS passes options to hack/benchscale (e.g. "--link-rate 5").
 SCALE_OBJECTS ?= 1000 10000
+BENCH_SCALE_ARGS ?=
 .PHONY: bench-scale
 bench-scale: envtest build ## Run the manager binary at 1,000 and 10,000 objects, with and without webhooks, and print the costs (about an hour).
 	go build -o bin/benchscale ./hack/benchscale
 	@for n in $(SCALE_OBJECTS); do \
 		for webhooks in true false; do \
-			bin/benchscale --envtest-assets "$(ENVTEST_ASSETS)" --objects $$n --webhooks=$$webhooks || exit 1; \
+			bin/benchscale --envtest-assets "$(ENVTEST_ASSETS)" --objects $$n --webhooks=$$webhooks $(BENCH_SCALE_ARGS) || exit 1; \
 		done; \
 	done
 
