@@ -20,18 +20,14 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -40,8 +36,6 @@ import (
 	"github.com/codat-operator/codat-operator/internal/codatapi"
 	"github.com/codat-operator/codat-operator/internal/codatclient"
 	"github.com/codat-operator/codat-operator/internal/codatsim"
-	"github.com/codat-operator/codat-operator/internal/testenv"
-	"github.com/codat-operator/codat-operator/internal/webhook"
 )
 
 const (
@@ -90,114 +84,48 @@ func run(o options) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
-	if err := os.Setenv("KUBEBUILDER_ASSETS", o.assets); err != nil {
-		return err
-	}
-	env, err := testenv.Start()
+	w, err := startWorld(ctx, o)
+	defer w.stop()
 	if err != nil {
 		return err
 	}
-	defer func() { _ = env.Stop() }()
-	cfg := *env.Config
-	cfg.QPS, cfg.Burst = 1000, 2000
-	c, err := client.NewWithWatch(&cfg, client.Options{Scheme: testenv.Scheme})
+	writesBefore, err := apiserverWrites(ctx, w.clientset)
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "benchscale-")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.RemoveAll(dir) }()
-
-	// The simulator, with Codat's quota formula and the latency asked for.
-	simAddr, receiverAddr, metricsAddr := freeAddr(), freeAddr(), freeAddr()
-	simURL := "http://" + simAddr
-	simArgs := []string{"--listen", simAddr, "--api-key", apiKey, "--quota-per-connected-company", "1000", "--webhook-retry-scale", "0.01"}
-	if o.webhooks {
-		simArgs = append(simArgs, "--webhook-url", "http://"+receiverAddr+webhook.Path, "--webhook-secret", signingSecret)
-	}
-	sim, err := start(ctx, filepath.Join(o.bin, "codat-simulator"), simArgs, filepath.Join(dir, "simulator.log"))
-	if err != nil {
-		return err
-	}
-	defer stop(sim)
-	if err := waitHTTP(ctx, simURL+"/_sim/companies"); err != nil {
-		return err
-	}
-	companies := make([]string, (o.objects+o.perCompany-1)/o.perCompany)
-	for i := range companies {
-		companies[i] = string(uuid.NewUUID())
-		if err := post(simURL+"/_sim/companies", fmt.Sprintf(`{"id":%q}`, companies[i])); err != nil {
-			return err
-		}
-		// An active customer: Codat's quota counts the company as connected.
-		if err := post(simURL+"/_sim/companies/"+companies[i]+"/connections",
-			fmt.Sprintf(`{"id":%q,"platformKey":"mqjo","status":"Linked"}`, string(uuid.NewUUID()))); err != nil {
-			return err
-		}
-	}
-	if err := put(simURL+"/_sim/faults", fmt.Sprintf(`{"latency":%q}`, o.latency.String())); err != nil {
-		return err
-	}
-
-	for _, obj := range []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNS}},
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: benchNS}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: "codat-credentials"}, StringData: map[string]string{"apiKey": apiKey}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: "codat-webhooks"}, StringData: map[string]string{"current": signingSecret}},
-	} {
-		if err := c.Create(ctx, obj); err != nil {
-			return err
-		}
-	}
-
-	// The manager binary, at default flags but for its addresses.
-	managerArgs := []string{"--kubeconfig", env.Kubeconfig, "--codat-base-url", simURL,
-		"--default-credentials-secret", operatorNS + "/codat-credentials", "--default-credentials-namespaces", benchNS, "--health-probe-bind-address", "0",
-		"--metrics-bind-address", metricsAddr, "--metrics-secure=false", "--zap-log-level", "error"}
-	if o.webhooks {
-		managerArgs = append(managerArgs, "--webhook-bind-address", receiverAddr, "--webhook-secret", operatorNS+"/codat-webhooks")
-	}
-	pprofAddr := freeAddr()
-	if o.heapProfile != "" {
-		managerArgs = append(managerArgs, "--pprof-bind-address", pprofAddr)
-	}
-	var managerEnv []string
-	if o.memoryLimit != "" {
-		mib, err := strconv.ParseFloat(o.memoryLimit, 64)
-		if err != nil || mib <= 0 {
-			return fmt.Errorf("--manager-memory-limit %q: want MiB, e.g. 96", o.memoryLimit)
-		}
-		// What cmd/manager sets from a container's cgroup limit (memoryLimitShare, 0.8).
-		managerEnv = append(managerEnv, fmt.Sprintf("GOMEMLIMIT=%d", int64(mib*0.8*(1<<20))))
-	}
-	manager, err := start(ctx, filepath.Join(o.bin, "manager"), managerArgs, filepath.Join(dir, "manager.log"), managerEnv...)
-	if err != nil {
-		return err
-	}
-	defer stop(manager)
-	if err := waitHTTP(ctx, "http://"+metricsAddr+"/metrics"); err != nil {
-		return fmt.Errorf("the manager did not come up: %w\n%s", err, tail(filepath.Join(dir, "manager.log")))
-	}
-
-	clientset, err := kubernetes.NewForConfig(&cfg)
-	if err != nil {
-		return err
-	}
-	writesBefore, err := apiserverWrites(ctx, clientset)
-	if err != nil {
-		return err
-	}
-
-	// The business: links each connection once its object shows it, as a business would.
-	watcher, err := c.Watch(ctx, &codatv1.CodatConnectionList{}, client.InNamespace(benchNS))
-	if err != nil {
-		return err
-	}
-	defer func() { watcher.Stop() }()
 	start := time.Now()
-	var created atomic.Int64
+	b := newBusiness(o, w.simURL)
+	created := w.create(ctx)
+	last, err := w.waitReady(ctx, b)
+	b.close()
+	created.Wait()
+	if err != nil {
+		return err
+	}
+	r := result{converge: last.Sub(start)}
+	r.p50, r.p99, r.most = b.latencies()
+	if r.counts, err = simCounts(w.simURL); err != nil {
+		return err
+	}
+	writesAfter, err := apiserverWrites(ctx, w.clientset)
+	if err != nil {
+		return err
+	}
+	r.writes = writesAfter - writesBefore
+	r.rss, r.cpu = usage(w.manager.Process.Pid)
+	if o.heapProfile != "" {
+		if err := download("http://"+w.pprofAddr+"/debug/pprof/heap", o.heapProfile); err != nil {
+			return err
+		}
+	}
+	time.Sleep(5 * time.Second) // let the budget see the settled load
+	r.metrics = scrape("http://" + w.metricsAddr + "/metrics")
+	r.print(o)
+	return nil
+}
+
+// create makes the objects, 20 at a time; the returned group ends when all are made.
+func (w *world) create(ctx context.Context) *sync.WaitGroup {
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for range 20 {
@@ -205,76 +133,83 @@ func run(o options) error {
 			for i := range work {
 				obj := &codatv1.CodatConnection{
 					ObjectMeta: metav1.ObjectMeta{Namespace: benchNS, Name: fmt.Sprintf("conn-%05d", i)},
-					Spec:       codatv1.CodatConnectionSpec{CompanyID: companies[i/o.perCompany], PlatformKey: "gbol"},
+					Spec:       codatv1.CodatConnectionSpec{CompanyID: w.companies[i/w.o.perCompany], PlatformKey: "gbol"},
 				}
-				if err := c.Create(ctx, obj); err == nil {
-					created.Add(1)
-				}
+				_ = w.c.Create(ctx, obj)
 			}
 		})
 	}
-	go func() {
-		for i := range o.objects {
+	wg.Go(func() {
+		for i := range w.o.objects {
 			work <- i
 		}
 		close(work)
-	}()
+	})
+	return &wg
+}
 
-	b := newBusiness(o, simURL)
-	ready := map[string]bool{}
-	var last time.Time
-	see := func(obj *codatv1.CodatConnection) {
-		if id := obj.Status.ConnectionID; id != "" && obj.Status.ConnectionStatus == codatapi.StatusPendingAuth {
-			b.waits(obj.Name, obj.Spec.CompanyID, id)
-		}
-		if !ready[obj.Name] && meta.IsStatusConditionTrue(obj.Status.Conditions, codatv1.ConditionReady) {
-			ready[obj.Name] = true
-			last = time.Now()
-			b.ready(obj.Name, last)
-		}
+// waitReady watches the objects, tells the business which connections wait for it, and returns
+// when the last object turned Ready.
+func (w *world) waitReady(ctx context.Context, b *business) (time.Time, error) {
+	watcher, err := w.c.Watch(ctx, &codatv1.CodatConnectionList{}, client.InNamespace(benchNS))
+	if err != nil {
+		return time.Time{}, err
 	}
-	for len(ready) < o.objects {
+	defer func() { watcher.Stop() }()
+	p := &progress{b: b, ready: map[string]bool{}}
+	for len(p.ready) < w.o.objects {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%d of %d objects Ready when the time ran out", len(ready), o.objects)
+			return p.last, fmt.Errorf("%d of %d objects Ready when the time ran out", len(p.ready), w.o.objects)
 		case e, ok := <-watcher.ResultChan():
 			if !ok {
 				// The API server ends watches now and then: list what was missed and watch again.
-				if watcher, err = rewatch(ctx, c, see); err != nil {
-					return err
+				if watcher, err = rewatch(ctx, w.c, p.see); err != nil {
+					return p.last, err
 				}
 				continue
 			}
 			if obj, isConn := e.Object.(*codatv1.CodatConnection); isConn && e.Type != watch.Deleted {
-				see(obj)
+				p.see(obj)
 			}
 		}
 	}
-	b.close()
-	wg.Wait()
-	converge := last.Sub(start)
+	return p.last, nil
+}
 
-	counts, err := simCounts(simURL)
-	if err != nil {
-		return err
-	}
-	writesAfter, err := apiserverWrites(ctx, clientset)
-	if err != nil {
-		return err
-	}
-	rss, cpu := usage(manager.Process.Pid)
-	if o.heapProfile != "" {
-		if err := download("http://"+pprofAddr+"/debug/pprof/heap", o.heapProfile); err != nil {
-			return err
-		}
-	}
-	time.Sleep(5 * time.Second) // let the budget see the settled load
-	metrics := scrape("http://" + metricsAddr + "/metrics")
+// progress is what the watch has seen: the objects Ready, and when the last one turned Ready.
+type progress struct {
+	b     *business
+	ready map[string]bool
+	last  time.Time
+}
 
+func (p *progress) see(obj *codatv1.CodatConnection) {
+	if id := obj.Status.ConnectionID; id != "" && obj.Status.ConnectionStatus == codatapi.StatusPendingAuth {
+		p.b.waits(obj.Name, obj.Spec.CompanyID, id)
+	}
+	if !p.ready[obj.Name] && meta.IsStatusConditionTrue(obj.Status.Conditions, codatv1.ConditionReady) {
+		p.ready[obj.Name] = true
+		p.last = time.Now()
+		p.b.ready(obj.Name, p.last)
+	}
+}
+
+// result is what one run measured.
+type result struct {
+	converge, p50, p99, most time.Duration
+	counts                   map[string]int
+	writes                   int
+	rss                      int64
+	cpu                      time.Duration
+	metrics                  map[string]float64
+}
+
+func (r result) print(o options) {
 	n := float64(o.objects)
 	calls := 0
 	for _, op := range codatapi.Operations {
-		calls += counts[op.Name]
+		calls += r.counts[op.Name]
 	}
 	// The manager's default rate (--codat-requests-per-second) sets the floor: its calls cannot go faster.
 	floor := time.Duration(float64(calls) / codatclient.DefaultRequestsPerSecond * float64(time.Second))
@@ -289,30 +224,28 @@ func run(o options) error {
 	fmt.Printf("\nbenchscale: %d objects, %d per company, simulator latency %s, %s; the business links %s, once %s\n\n",
 		o.objects, o.perCompany, o.latency, mode, linking, strings.ReplaceAll(o.linkWhen, "-", " "))
 	fmt.Printf("| figure | value |\n|---|---|\n")
-	fmt.Printf("| converge (create %d, business links each, all Ready) | %s |\n", o.objects, converge.Round(time.Second))
+	fmt.Printf("| converge (create %d, business links each, all Ready) | %s |\n", o.objects, r.converge.Round(time.Second))
 	fmt.Printf("| floor set by the manager's %d requests a second for these calls | %s (converge is %.2fx) |\n",
-		codatclient.DefaultRequestsPerSecond, floor.Round(time.Second), converge.Seconds()/floor.Seconds())
-	p50, p99, most := b.latencies()
-	fmt.Printf("| authorize -> Ready p50 / p99 / max | %s / %s / %s |\n", p50, p99, most)
+		codatclient.DefaultRequestsPerSecond, floor.Round(time.Second), r.converge.Seconds()/floor.Seconds())
+	fmt.Printf("| authorize -> Ready p50 / p99 / max | %s / %s / %s |\n", r.p50, r.p99, r.most)
 	for _, op := range codatapi.Operations {
-		if counts[op.Name] > 0 {
-			fmt.Printf("| Codat %s per object | %.2f |\n", op.Name, float64(counts[op.Name])/n)
+		if r.counts[op.Name] > 0 {
+			fmt.Printf("| Codat %s per object | %.2f |\n", op.Name, float64(r.counts[op.Name])/n)
 		}
 	}
 	fmt.Printf("| Codat calls per object | %.2f |\n", float64(calls)/n)
-	fmt.Printf("| API-server writes per object (updates and status updates of CodatConnections) | %.2f |\n", float64(writesAfter-writesBefore)/n)
+	fmt.Printf("| API-server writes per object (updates and status updates of CodatConnections) | %.2f |\n", float64(r.writes)/n)
 	limit := "none"
 	if o.memoryLimit != "" {
 		limit = o.memoryLimit + " MiB container (GOMEMLIMIT 80% of it)"
 	}
 	fmt.Printf("| manager memory limit | %s |\n", limit)
-	fmt.Printf("| manager peak RSS | %.1f MiB |\n", float64(rss)/(1<<20))
-	fmt.Printf("| manager Go heap in use at the end | %.1f MiB |\n", metrics["go_memstats_heap_inuse_bytes"]/(1<<20))
-	fmt.Printf("| manager CPU per object | %.1f ms |\n", cpu.Seconds()*1000/n)
-	fmt.Printf("| budget: projected polls a day, all objects | %.0f |\n", metrics["codat_requests_budget_projected_polls_per_day"])
-	fmt.Printf("| budget: the operator's share of the daily quota | %.0f |\n", metrics["codat_requests_budget_share_per_day"])
-	fmt.Printf("| budget mode (0 normal, 1 stretched, 2 writes only) | %.0f |\n", metrics["codat_requests_budget_mode"])
-	return nil
+	fmt.Printf("| manager peak RSS | %.1f MiB |\n", float64(r.rss)/(1<<20))
+	fmt.Printf("| manager Go heap in use at the end | %.1f MiB |\n", r.metrics["go_memstats_heap_inuse_bytes"]/(1<<20))
+	fmt.Printf("| manager CPU per object | %.1f ms |\n", r.cpu.Seconds()*1000/n)
+	fmt.Printf("| budget: projected polls a day, all objects | %.0f |\n", r.metrics["codat_requests_budget_projected_polls_per_day"])
+	fmt.Printf("| budget: the operator's share of the daily quota | %.0f |\n", r.metrics["codat_requests_budget_share_per_day"])
+	fmt.Printf("| budget mode (0 normal, 1 stretched, 2 writes only) | %.0f |\n", r.metrics["codat_requests_budget_mode"])
 }
 
 // rewatch lists the objects, hands each to see, and watches from the list's version on.

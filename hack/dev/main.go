@@ -105,6 +105,59 @@ type proc struct {
 func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, "dev: "+format+"\n", args...) }
 
 func (d *dev) run(ctx context.Context) error {
+	if err := d.prepare(); err != nil {
+		return err
+	}
+	// What the samples need from the simulator: their companies, and the connections they adopt.
+	var companies, seeds []string
+	if d.realKey == "" {
+		var err error
+		if companies, seeds, err = sampleCompanies(ctx, d.samples); err != nil {
+			return err
+		}
+	}
+
+	logf("starting etcd and kube-apiserver (logs in %s)", rel(filepath.Join(d.dir, "apiserver.log")))
+	if err := d.startControlPlane(); err != nil {
+		return err
+	}
+	kubeconfig := filepath.Join(d.dir, "kubeconfig")
+	c, err := client.New(d.env.Config, client.Options{Scheme: testenv.Scheme})
+	if err != nil {
+		return err
+	}
+	codat := codatEndpoint{url: d.realURL, apiKey: d.realKey}
+	if d.realKey == "" {
+		if codat, err = d.startSimulator(ctx, companies, seeds); err != nil {
+			return err
+		}
+	}
+
+	logf("creating Secret %s/%s (key apiKey)", credentialsNS, credentialsName)
+	if err := createCredentials(ctx, c, codat.apiKey, codat.signingSecret); err != nil {
+		return err
+	}
+	logf("granting namespace %s the default credentials: kubectl label namespace %s %s", samplesNamespace, samplesNamespace, access.GrantedSelector)
+	if err := grantDefaultCredentials(ctx, c, samplesNamespace); err != nil {
+		return err
+	}
+	if err := d.startManager(ctx, kubeconfig, codat); err != nil {
+		return err
+	}
+	if d.realKey == "" {
+		logf("applying %s to namespace %s", d.samples, samplesNamespace)
+		out, err := exec.CommandContext(ctx, "kubectl", "--kubeconfig", kubeconfig, "apply", "-n", samplesNamespace, "-k", d.samples).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("kubectl apply -k %s: %w\n%s", d.samples, err, out)
+		}
+		waitSamples(ctx, c)
+	}
+	d.printNextSteps(kubeconfig, codat.url, codat.receiver)
+	return d.wait(ctx)
+}
+
+// prepare checks what make dev needs and makes its state folder, clearing a stale run's.
+func (d *dev) prepare() error {
 	var err error
 	if d.dir, err = filepath.Abs(d.dir); err != nil {
 		return err
@@ -122,87 +175,60 @@ func (d *dev) run(ctx context.Context) error {
 		return err
 	}
 	d.record("dev", os.Getpid())
+	return nil
+}
 
-	// What the samples need from the simulator: their companies, and the connections they adopt.
-	var companies, seeds []string
-	if d.realKey == "" {
-		if companies, seeds, err = sampleCompanies(ctx, d.samples); err != nil {
-			return err
-		}
-	}
+// codatEndpoint is the Codat the operator talks to: the real one, or the simulator, which also sends
+// webhooks to the operator's receiver, signed with signingSecret.
+type codatEndpoint struct {
+	url, apiKey             string
+	receiver, signingSecret string
+}
 
-	logf("starting etcd and kube-apiserver (logs in %s)", rel(filepath.Join(d.dir, "apiserver.log")))
-	if err := d.startControlPlane(); err != nil {
-		return err
+// startSimulator starts the simulator with the samples' companies and connections. It sends Codat's
+// signed webhooks to the operator's receiver, retrying quickly until the receiver listens.
+func (d *dev) startSimulator(ctx context.Context, companies, seeds []string) (codatEndpoint, error) {
+	addr := freeAddr(ctx, d.simListen)
+	e := codatEndpoint{url: "http://" + addr, apiKey: simAPIKey,
+		receiver: freeAddr(ctx, "127.0.0.1:9443"), signingSecret: newSigningSecret()}
+	args := []string{"--listen", addr, "--api-key", simAPIKey,
+		"--webhook-url", "http://" + e.receiver + webhook.Path, "--webhook-secret", e.signingSecret, "--webhook-retry-scale", "0.01"}
+	for _, id := range companies {
+		args = append(args, "--company", id)
 	}
-	kubeconfig := filepath.Join(d.dir, "kubeconfig")
-	c, err := client.New(d.env.Config, client.Options{Scheme: testenv.Scheme})
-	if err != nil {
-		return err
+	for _, s := range seeds {
+		args = append(args, "--connection", s)
 	}
+	if err := d.start(ctx, "codat-simulator", args, nil); err != nil {
+		return e, err
+	}
+	if err := waitHTTP(ctx, e.url+"/_sim/companies", 20*time.Second); err != nil {
+		return e, fmt.Errorf("the simulator did not come up: %w (see %s)", err, rel(filepath.Join(d.dir, "codat-simulator.log")))
+	}
+	return e, nil
+}
 
-	codatURL, apiKey := d.realURL, d.realKey
-	var receiver, signingSecret string
-	if d.realKey == "" {
-		addr := freeAddr(ctx, d.simListen)
-		codatURL, apiKey = "http://"+addr, simAPIKey
-		// The simulator sends Codat's signed webhooks to the operator's receiver, retrying quickly
-		// until the receiver listens.
-		receiver, signingSecret = freeAddr(ctx, "127.0.0.1:9443"), newSigningSecret()
-		args := []string{"--listen", addr, "--api-key", simAPIKey,
-			"--webhook-url", "http://" + receiver + webhook.Path, "--webhook-secret", signingSecret, "--webhook-retry-scale", "0.01"}
-		for _, id := range companies {
-			args = append(args, "--company", id)
-		}
-		for _, s := range seeds {
-			args = append(args, "--connection", s)
-		}
-		if err := d.start(ctx, "codat-simulator", args, nil); err != nil {
-			return err
-		}
-		if err := waitHTTP(ctx, codatURL+"/_sim/companies", 20*time.Second); err != nil {
-			return fmt.Errorf("the simulator did not come up: %w (see %s)", err, rel(filepath.Join(d.dir, "codat-simulator.log")))
-		}
-	}
-
-	logf("creating Secret %s/%s (key apiKey)", credentialsNS, credentialsName)
-	if err := createCredentials(ctx, c, apiKey, signingSecret); err != nil {
-		return err
-	}
-	logf("granting namespace %s the default credentials: kubectl label namespace %s %s", samplesNamespace, samplesNamespace, access.GrantedSelector)
-	if err := grantDefaultCredentials(ctx, c, samplesNamespace); err != nil {
-		return err
-	}
-
-	managerArgs := []string{
+// startManager starts the operator against the control plane and Codat.
+func (d *dev) startManager(ctx context.Context, kubeconfig string, codat codatEndpoint) error {
+	args := []string{
 		"--kubeconfig", kubeconfig,
-		"--codat-base-url", codatURL,
+		"--codat-base-url", codat.url,
 		"--default-credentials-secret", credentialsNS + "/" + credentialsName,
 		// As the shipped manifests do: namespaces labelled so may use the default credentials.
 		"--default-credentials-namespace-selector", access.GrantedSelector,
 		"--health-probe-bind-address", "0",
 	}
-	if receiver != "" {
+	if codat.receiver != "" {
 		// Changes reach the operator as the simulator's webhooks, within a second, whatever the
 		// (default) poll intervals say.
-		managerArgs = append(managerArgs, "--webhook-bind-address", receiver, "--webhook-secret", credentialsNS+"/"+webhooksName)
+		args = append(args, "--webhook-bind-address", codat.receiver, "--webhook-secret", credentialsNS+"/"+webhooksName)
 	}
-	managerArgs = append(managerArgs, d.managerFlags...)
-	if err := d.start(ctx, "manager", managerArgs, []string{"CODAT_API_KEY", "CODAT_BASE_URL", "CODAT_DEFAULT_CREDENTIALS_SECRET", "WATCH_NAMESPACES", "KUBECONFIG"}); err != nil {
-		return err
-	}
+	args = append(args, d.managerFlags...)
+	return d.start(ctx, "manager", args, []string{"CODAT_API_KEY", "CODAT_BASE_URL", "CODAT_DEFAULT_CREDENTIALS_SECRET", "WATCH_NAMESPACES", "KUBECONFIG"})
+}
 
-	if d.realKey == "" {
-		logf("applying %s to namespace %s", d.samples, samplesNamespace)
-		out, err := exec.CommandContext(ctx, "kubectl", "--kubeconfig", kubeconfig, "apply", "-n", samplesNamespace, "-k", d.samples).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("kubectl apply -k %s: %w\n%s", d.samples, err, out)
-		}
-		waitSamples(ctx, c)
-	}
-	d.printNextSteps(kubeconfig, codatURL, receiver)
-
-	// Run until Ctrl-C / SIGTERM, or until one of the processes exits on its own.
+// wait runs until Ctrl-C / SIGTERM, or until one of the processes exits on its own.
+func (d *dev) wait(ctx context.Context) error {
 	cases := make(chan *proc, len(d.procs))
 	for _, p := range d.procs {
 		go func() { <-p.done; cases <- p }()

@@ -94,98 +94,115 @@ const (
 	resultRejected = "rejected"
 )
 
+// refusal is a delivery the receiver answers with an error status.
+type refusal struct {
+	status int
+	why    string
+}
+
 func (h *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	if h.Now != nil {
 		now = h.Now()
 	}
-	eventType := "unknown"
-	reject := func(status int, why string) {
+	b, refused := h.read(w, r)
+	if refused != nil {
+		eventType := "unknown"
+		if b != nil {
+			eventType = metricEventType(b.EventType)
+		}
 		h.Metrics.event(eventType, resultRejected)
-		h.Log.V(1).Info("webhook rejected", "status", status, "reason", why)
-		http.Error(w, why, status)
+		h.Log.V(1).Info("webhook rejected", "status", refused.status, "reason", refused.why)
+		http.Error(w, refused.why, refused.status)
+		return
 	}
+	eventType := metricEventType(b.EventType)
+	switch {
+	case !h.Sink.Ready():
+		// A replica that is not the leader, or one still starting: Codat retries.
+		h.Metrics.event(eventType, resultIgnored)
+		http.Error(w, "not ready", http.StatusServiceUnavailable)
+	case !h.seen.add(b.ID):
+		h.Metrics.event(eventType, resultIgnored)
+		h.Log.V(1).Info("webhook already received", "id", b.ID, "type", b.EventType)
+		w.WriteHeader(http.StatusOK)
+	default:
+		result := h.handOver(b, now)
+		h.Metrics.event(eventType, result)
+		if result == resultIgnored {
+			h.Log.V(1).Info("webhook concerns no object", "id", b.ID, "type", b.EventType)
+		}
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// read takes a delivery only as Codat sends one: a signed JSON POST of a known shape. A body that
+// decoded is returned with its refusal, for the metric's event type.
+func (h *Receiver) read(w http.ResponseWriter, r *http.Request) (*body, *refusal) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		reject(http.StatusMethodNotAllowed, "only POST")
-		return
+		return nil, &refusal{http.StatusMethodNotAllowed, "only POST"}
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		reject(http.StatusUnsupportedMediaType, "only application/json")
-		return
+		return nil, &refusal{http.StatusUnsupportedMediaType, "only application/json"}
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		reject(http.StatusRequestEntityTooLarge, "body too large")
-		return
+		return nil, &refusal{http.StatusRequestEntityTooLarge, "body too large"}
 	case err != nil:
-		reject(http.StatusBadRequest, "could not read the body")
-		return
+		return nil, &refusal{http.StatusBadRequest, "could not read the body"}
 	}
 	switch err := h.Secrets.Verify(raw, r.Header); {
 	case errors.Is(err, errNoSecrets):
 		// Not configured yet: Codat retries, and the safety-net poll covers the meantime.
-		reject(http.StatusServiceUnavailable, "no signing secret loaded")
-		return
+		return nil, &refusal{http.StatusServiceUnavailable, "no signing secret loaded"}
 	case err != nil:
-		reject(http.StatusUnauthorized, "signature not valid")
-		return
+		return nil, &refusal{http.StatusUnauthorized, "signature not valid"}
 	}
-
 	var b body
 	if err := json.Unmarshal(raw, &b); err != nil || b.ID == "" || b.EventType == "" {
-		reject(http.StatusBadRequest, "not a Codat webhook")
-		return
+		return nil, &refusal{http.StatusBadRequest, "not a Codat webhook"}
 	}
-	eventType = metricEventType(b.EventType)
+	if why := b.malformed(); why != "" {
+		return &b, &refusal{http.StatusBadRequest, why}
+	}
+	return &b, nil
+}
+
+// malformed says what a connection or rate-limit event lacks, if anything.
+func (b *body) malformed() string {
 	switch {
 	case strings.HasPrefix(b.EventType, "connection."):
-		c := b.Payload.Connection
-		if c == nil || c.ID == "" || b.Payload.ReferenceCompany.ID == "" {
-			reject(http.StatusBadRequest, "not a ConnectionWebhook: no payload.connection.id or payload.referenceCompany.id")
-			return
+		if c := b.Payload.Connection; c == nil || c.ID == "" || b.Payload.ReferenceCompany.ID == "" {
+			return "not a ConnectionWebhook: no payload.connection.id or payload.referenceCompany.id"
 		}
 	case strings.HasPrefix(b.EventType, "client.rateLimit."):
 		if b.Payload.DailyQuota == nil || b.Payload.QuotaRemaining == nil {
-			reject(http.StatusBadRequest, "not a ClientRateLimitWebhook: no payload.dailyQuota or payload.quotaRemaining")
-			return
+			return "not a ClientRateLimitWebhook: no payload.dailyQuota or payload.quotaRemaining"
 		}
 	}
-	if !h.Sink.Ready() {
-		// A replica that is not the leader, or one still starting: Codat retries.
-		h.Metrics.event(eventType, resultIgnored)
-		http.Error(w, "not ready", http.StatusServiceUnavailable)
-		return
-	}
-	if !h.seen.add(b.ID) {
-		h.Metrics.event(eventType, resultIgnored)
-		h.Log.V(1).Info("webhook already received", "id", b.ID, "type", b.EventType)
-		w.WriteHeader(http.StatusOK)
-		return
-	}
+	return ""
+}
 
-	result := resultIgnored
+// handOver gives a verified event to the sink, and says whether it concerned anything.
+func (h *Receiver) handOver(b *body, now time.Time) string {
 	switch b.EventType {
 	case codatapi.EventConnectionCreated, codatapi.EventConnectionConnected, codatapi.EventConnectionFailed, codatapi.EventConnectionDisconnected,
 		codatapi.EventConnectionReconnected, codatapi.EventConnectionDeleted:
 		c := b.Payload.Connection
 		if h.Sink.Connection(ConnectionEvent{ID: b.ID, Type: b.EventType, CompanyID: b.Payload.ReferenceCompany.ID,
 			ConnectionID: c.ID, Status: c.Status, Received: now}) > 0 {
-			result = resultAccepted
+			return resultAccepted
 		}
 	case codatapi.EventRateLimitReached, codatapi.EventRateLimitReset:
 		expiry, _ := codatclient.ParseTime(b.Payload.ExpiryDate)
 		h.Sink.RateLimit(RateLimitEvent{ID: b.ID, Type: b.EventType, DailyQuota: *b.Payload.DailyQuota,
 			Remaining: *b.Payload.QuotaRemaining, Expiry: expiry, Received: now})
-		result = resultAccepted
+		return resultAccepted
 	}
-	h.Metrics.event(eventType, result)
-	if result == resultIgnored {
-		h.Log.V(1).Info("webhook concerns no object", "id", b.ID, "type", b.EventType)
-	}
-	w.WriteHeader(http.StatusOK)
+	return resultIgnored
 }
 
 // metricEventType keeps the label's values bounded: Codat's types are known, anything else is "other".

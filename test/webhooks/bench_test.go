@@ -177,7 +177,9 @@ func BenchmarkIdleCallsPerDay(b *testing.B) {
 			}
 			b.StopTimer()
 			watcher.Stop()
-			perDay := func(count int) float64 { return float64(count) / float64(n) * float64(24*time.Hour) / float64(window*scale) }
+			perDay := func(count int) float64 {
+				return float64(count) / float64(n) * float64(24*time.Hour) / float64(window*scale)
+			}
 			b.ReportMetric(perDay(r.Calls(codatapi.OpGetConnection)-before), "calls/connection/day")
 			b.ReportMetric(perDay(writes), "writes/connection/day")
 		})
