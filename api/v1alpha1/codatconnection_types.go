@@ -67,11 +67,14 @@ type CodatConnectionSpec struct {
 
 	// deletionPolicy says what deleting this object does in Codat: Delete
 	// deletes the connection, Unlink unlinks it and keeps it, Orphan leaves it
-	// untouched. Unset, it is Delete for a connection the operator creates and
-	// Orphan for one adopted with spec.connectionId, which someone else may
-	// still use: deleting an adopted connection takes an explicit Delete.
-	// status.deletionPolicy shows the policy in effect. It may be changed at
-	// any time, also while the object is being deleted.
+	// untouched. Unset, the namespace's default applies (its annotation
+	// codat.io/default-deletion-policy), else the operator's
+	// (--default-deletion-policy), else Delete for a connection the operator
+	// creates and Orphan for one adopted with spec.connectionId. A connection
+	// adopted with spec.connectionId, which someone else may still use, is
+	// deleted only when this field says Delete: a default of Delete leaves it
+	// in Codat (Orphan). status.deletionPolicy shows the policy in effect. It
+	// may be changed at any time, also while the object is being deleted.
 	// +optional
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 
@@ -193,8 +196,9 @@ type CodatConnectionStatus struct {
 	LinkURLSecret string `json:"linkUrlSecret,omitempty"`
 
 	// deletionPolicy is what deleting this object will do in Codat:
-	// spec.deletionPolicy, or its default for this object (Delete for a
-	// connection the operator created, Orphan for an adopted one).
+	// spec.deletionPolicy, or the default for this object (the namespace's,
+	// else the operator's, else Delete for a connection the operator created
+	// and Orphan for an adopted one).
 	// +optional
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 

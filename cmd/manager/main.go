@@ -52,6 +52,7 @@ type options struct {
 	grantNamespaces    string
 	grantSelector      string
 	linkURLs           string
+	deletionPolicy     string
 	requestsPerSecond  float64
 	burst              int
 	quotaShare         float64
@@ -84,6 +85,8 @@ func main() {
 		"Label selector of the namespaces whose CodatConnections may use the default credentials, e.g. codat.io/default-credentials=granted; empty grants none by label.")
 	flag.StringVar(&o.linkURLs, "link-url-destination", string(controller.LinkURLsInStatus),
 		"Where link URLs go: status (status.linkUrl, readable by whoever may read the object) or secret (a Secret <name>-codat-link per object, readable only by whoever may read Secrets; status.linkUrlSecret names it).")
+	flag.StringVar(&o.deletionPolicy, "default-deletion-policy", "",
+		"Deletion policy of CodatConnections that set no spec.deletionPolicy and whose namespace has no codat.io/default-deletion-policy annotation: Delete, Unlink or Orphan. Empty keeps the built-in rule: Delete, and Orphan for a connection adopted with spec.connectionId (which a default never deletes).")
 	flag.Float64Var(&o.requestsPerSecond, "codat-requests-per-second", codatclient.DefaultRequestsPerSecond, "Requests per second to Codat, shared by all workers. With the burst, never more than 950 a minute (Codat blocks an IP past 1,000): higher values are lowered, with a warning.")
 	flag.IntVar(&o.burst, "codat-burst", codatclient.DefaultBurst, "Requests to Codat allowed in a burst above the rate.")
 	flag.Float64Var(&o.quotaShare, "codat-quota-share", budget.DefaultShare, "Share (0-1] of the Codat account's daily quota the operator may use; polls stretch to stay within it. The rest is left to your own application.")
@@ -135,6 +138,10 @@ func run(o options) error {
 	linkURLs, err := controller.ParseLinkURLDestination(o.linkURLs)
 	if err != nil {
 		return fmt.Errorf("--link-url-destination: %w", err)
+	}
+	deletionPolicy, err := parseDeletionPolicy(o.deletionPolicy)
+	if err != nil {
+		return err
 	}
 	webhookSecret, err := namespacedName("--webhook-secret", o.webhookSecret)
 	if err != nil {
@@ -238,6 +245,8 @@ func run(o options) error {
 		Intervals:   o.intervals,
 		LinkURLs:    linkURLs,
 		Namespaces:  access.SplitList(o.watchNamespaces),
+
+		DefaultDeletionPolicy: deletionPolicy,
 	}
 	if err := r.SetupWithManager(mgr, crcontroller.Options{MaxConcurrentReconciles: o.maxConcurrent}); err != nil {
 		return fmt.Errorf("setting up the controller: %w", err)
@@ -288,6 +297,16 @@ func defaultCredentials(secret string) (controller.DefaultCredentials, error) {
 	}
 	name, err := namespacedName("--default-credentials-secret", secret)
 	return controller.DefaultCredentials{Secret: name}, err
+}
+
+// parseDeletionPolicy reads --default-deletion-policy; empty keeps the built-in rule.
+func parseDeletionPolicy(v string) (codatv1.DeletionPolicy, error) {
+	switch p := codatv1.DeletionPolicy(v); p {
+	case "", codatv1.DeletionPolicyDelete, codatv1.DeletionPolicyUnlink, codatv1.DeletionPolicyOrphan:
+		return p, nil
+	default:
+		return "", fmt.Errorf("--default-deletion-policy %q: must be Delete, Unlink or Orphan (or empty for the built-in rule)", v)
+	}
 }
 
 // namespacedName parses namespace/name; empty is no name.

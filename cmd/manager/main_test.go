@@ -48,3 +48,18 @@ func TestCheckKubernetes(t *testing.T) {
 		}
 	}
 }
+
+func TestParseDeletionPolicy(t *testing.T) {
+	for v, ok := range map[string]bool{"": true, "Delete": true, "Unlink": true, "Orphan": true, "orphan": false, "Keep": false} {
+		got, err := parseDeletionPolicy(v)
+		if (err == nil) != ok {
+			t.Errorf("%q: error %v, want accepted %v", v, err, ok)
+		}
+		if ok && string(got) != v {
+			t.Errorf("%q: parsed as %q", v, got)
+		}
+		if !ok && (err == nil || !strings.Contains(err.Error(), "must be Delete, Unlink or Orphan")) {
+			t.Errorf("%q: the error does not say the allowed values: %v", v, err)
+		}
+	}
+}

@@ -36,17 +36,18 @@ func nonDefault() map[string]any {
 		"defaultCredentials": map[string]any{
 			"secretName": "",
 		},
-		"watchNamespaces":   []any{"customers", "partners"},
-		"extraArgs":         []any{"--poll-interval=5m"},
-		"extraEnv":          []any{map[string]any{"name": "CODAT_BASE_URL", "value": "https://api.codat.io"}},
-		"serviceAccount":    map[string]any{"annotations": map[string]any{"example.com/role": "codat"}},
-		"podAnnotations":    map[string]any{"example.com/scrape": "false"},
-		"podLabels":         map[string]any{"tier": "control"},
-		"nodeSelector":      map[string]any{"kubernetes.io/os": "linux"},
-		"tolerations":       []any{map[string]any{"key": "dedicated", "operator": "Equal", "value": "operators", "effect": "NoSchedule"}},
-		"affinity":          map[string]any{"podAntiAffinity": map[string]any{"preferredDuringSchedulingIgnoredDuringExecution": []any{map[string]any{"weight": 100, "podAffinityTerm": map[string]any{"topologyKey": "kubernetes.io/hostname", "labelSelector": map[string]any{"matchLabels": map[string]any{"app.kubernetes.io/name": "codat-operator"}}}}}}},
-		"priorityClassName": "system-cluster-critical",
-		"resources":         map[string]any{"requests": map[string]any{"cpu": "50m", "memory": "128Mi"}, "limits": map[string]any{"memory": "512Mi"}},
+		"watchNamespaces":       []any{"customers", "partners"},
+		"defaultDeletionPolicy": "Orphan",
+		"extraArgs":             []any{"--poll-interval=5m"},
+		"extraEnv":              []any{map[string]any{"name": "CODAT_BASE_URL", "value": "https://api.codat.io"}},
+		"serviceAccount":        map[string]any{"annotations": map[string]any{"example.com/role": "codat"}},
+		"podAnnotations":        map[string]any{"example.com/scrape": "false"},
+		"podLabels":             map[string]any{"tier": "control"},
+		"nodeSelector":          map[string]any{"kubernetes.io/os": "linux"},
+		"tolerations":           []any{map[string]any{"key": "dedicated", "operator": "Equal", "value": "operators", "effect": "NoSchedule"}},
+		"affinity":              map[string]any{"podAntiAffinity": map[string]any{"preferredDuringSchedulingIgnoredDuringExecution": []any{map[string]any{"weight": 100, "podAffinityTerm": map[string]any{"topologyKey": "kubernetes.io/hostname", "labelSelector": map[string]any{"matchLabels": map[string]any{"app.kubernetes.io/name": "codat-operator"}}}}}}},
+		"priorityClassName":     "system-cluster-critical",
+		"resources":             map[string]any{"requests": map[string]any{"cpu": "50m", "memory": "128Mi"}, "limits": map[string]any{"memory": "512Mi"}},
 		"metrics": map[string]any{
 			"tls": map[string]any{"certManager": map[string]any{"enabled": true, "issuerRef": map[string]any{"name": "cluster-ca", "kind": "ClusterIssuer"}}},
 			"serviceMonitor": map[string]any{
@@ -228,7 +229,7 @@ func TestChartNonDefaultValues(t *testing.T) {
 	}
 	args, _ := json.Marshal(c["args"])
 	for _, want := range []string{
-		`"--watch-namespaces=customers,partners"`, `"--metrics-cert-path=/tmp/k8s-metrics-server/metrics-certs"`, `"--poll-interval=5m"`, `"--leader-elect"`,
+		`"--watch-namespaces=customers,partners"`, `"--default-deletion-policy=Orphan"`, `"--metrics-cert-path=/tmp/k8s-metrics-server/metrics-certs"`, `"--poll-interval=5m"`, `"--leader-elect"`,
 		`"--webhook-bind-address=:9444"`, `"--webhook-secret=$(POD_NAMESPACE)/codat-signing"`, `"--webhook-cert-dir=/tmp/codat-webhooks/certs"`,
 		`"--codat-base-url=https://api.codat.example"`, `"--codat-requests-per-second=2.5"`, `"--codat-burst=5"`, `"--codat-quota-share=0.5"`, `"--codat-quota-floor=0"`,
 	} {

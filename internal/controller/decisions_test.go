@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -648,6 +649,72 @@ func TestDeletionPolicies(t *testing.T) {
 				}
 			default:
 				t.Fatalf("neither stalled nor retrying: %+v", obj.Status.Conditions)
+			}
+		})
+	}
+}
+
+// The platform's defaults: the namespace's annotation over the operator's flag, the object's own
+// field over both, and no default ever deletes an adopted connection.
+func TestDefaultDeletionPolicies(t *testing.T) {
+	const (
+		deleted  = "delete " + connA
+		unlinked = "unlink " + connA
+	)
+	cases := []struct {
+		name      string
+		operator  codatv1.DeletionPolicy
+		namespace *string
+		field     codatv1.DeletionPolicy
+		adopted   bool
+		want      codatv1.DeletionPolicy
+		wantCalls []string
+	}{
+		{name: "no default: a created connection is deleted", want: codatv1.DeletionPolicyDelete, wantCalls: []string{deleted}},
+		{name: "no default: an adopted connection is left", adopted: true, want: codatv1.DeletionPolicyOrphan},
+		{name: "the operator's default", operator: codatv1.DeletionPolicyOrphan, want: codatv1.DeletionPolicyOrphan},
+		{name: "the namespace's default over the operator's", operator: codatv1.DeletionPolicyOrphan, namespace: ptr.To("Unlink"),
+			want: codatv1.DeletionPolicyUnlink, wantCalls: []string{"get " + connA, unlinked}},
+		{name: "the field over both defaults", operator: codatv1.DeletionPolicyOrphan, namespace: ptr.To("Orphan"), field: codatv1.DeletionPolicyDelete,
+			want: codatv1.DeletionPolicyDelete, wantCalls: []string{deleted}},
+		{name: "a default of Delete leaves an adopted connection", adopted: true, namespace: ptr.To("Delete"), want: codatv1.DeletionPolicyOrphan},
+		{name: "a default of Unlink unlinks an adopted connection", adopted: true, operator: codatv1.DeletionPolicyUnlink,
+			want: codatv1.DeletionPolicyUnlink, wantCalls: []string{"get " + connA, unlinked}},
+		{name: "the field deletes an adopted connection", adopted: true, namespace: ptr.To("Orphan"), field: codatv1.DeletionPolicyDelete,
+			want: codatv1.DeletionPolicyDelete, wantCalls: []string{deleted}},
+		{name: "a value that is no policy reads as Orphan", operator: codatv1.DeletionPolicyDelete, namespace: ptr.To("delete"), want: codatv1.DeletionPolicyOrphan},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNS, Labels: map[string]string{access.LabelDefaultCredentials: "granted"}}}
+			if tc.namespace != nil {
+				ns.Annotations = map[string]string{codatv1.AnnotationDefaultDeletionPolicy: *tc.namespace}
+			}
+			withPolicy := func(o *codatv1.CodatConnection) {
+				o.Spec.DeletionPolicy = tc.field
+				if tc.adopted {
+					o.Spec.ConnectionID = connA
+				}
+			}
+			linked := conn(connA, "gbol", codatapi.StatusLinked, testNow)
+
+			// While it lives, the object shows the policy in effect.
+			w := newWorld(t, newFakeCodat(linked), ns, object("live", managing(connA, "Linked"), withPolicy))
+			w.r.DefaultDeletionPolicy = tc.operator
+			if _, obj := w.reconcile("live"); obj.Status.DeletionPolicy != tc.want {
+				t.Errorf("status.deletionPolicy %q, want %q", obj.Status.DeletionPolicy, tc.want)
+			}
+
+			// Deleting it does what that policy says.
+			w = newWorld(t, newFakeCodat(linked), ns, object("deleting", managing(connA, "Linked"), withPolicy, func(o *codatv1.CodatConnection) {
+				o.DeletionTimestamp = &metav1.Time{Time: testNow}
+			}))
+			w.r.DefaultDeletionPolicy = tc.operator
+			if _, obj := w.reconcile("deleting"); obj != nil {
+				t.Fatalf("the object was not released: %v", conditionsOf(obj))
+			}
+			if diff := cmp.Diff(tc.wantCalls, w.codat.calls); diff != "" {
+				t.Errorf("Codat calls (-want +got):\n%s", diff)
 			}
 		})
 	}

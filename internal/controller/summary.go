@@ -105,7 +105,9 @@ func (r *Reconciler) summarize(ctx context.Context, obj *codatv1.CodatConnection
 	if !res.paused {
 		obj.Status.ObservedGeneration = obj.Generation
 	}
-	obj.Status.DeletionPolicy = deletionPolicy(obj)
+	if policy, err := r.deletionPolicy(ctx, obj); err == nil {
+		obj.Status.DeletionPolicy = policy
+	}
 	if r.LinkURLs == LinkURLsInSecret {
 		// Whatever the pass did, a link never reaches status in this mode.
 		obj.Status.LinkURL = ""

@@ -73,6 +73,8 @@ type Options struct {
 	DefaultCredentialsSecret types.NamespacedName
 	// LinkURLs says where link URLs go (default: status).
 	LinkURLs controller.LinkURLDestination
+	// DefaultDeletionPolicy is the operator's --default-deletion-policy.
+	DefaultDeletionPolicy codatv1.DeletionPolicy
 }
 
 // Rig is one test's world.
@@ -175,7 +177,7 @@ func New(t testing.TB, env *testenv.Env, k8s client.Client, o Options) *Rig {
 	rec := &controller.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Codat: controller.ClientConnector{Client: codat},
 		Recorder: mgr.GetEventRecorder("codat-operator"), Intervals: o.Intervals, Webhooks: hooks, Budget: r.Budget,
-		Metrics: recMetrics, LinkURLs: o.LinkURLs, Namespaces: []string{r.NS},
+		Metrics: recMetrics, LinkURLs: o.LinkURLs, Namespaces: []string{r.NS}, DefaultDeletionPolicy: o.DefaultDeletionPolicy,
 	}
 	if o.DefaultCredentials != nil {
 		secret := o.DefaultCredentialsSecret
