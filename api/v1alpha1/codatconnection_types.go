@@ -275,10 +275,11 @@ type CodatConnectionStatus struct {
 // +kubebuilder:printcolumn:name="Desired",type=string,JSONPath=`.spec.state`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.connectionStatus`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Synced",type=string,JSONPath=`.status.conditions[?(@.type=="Synced")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Company",type=string,JSONPath=`.spec.companyId`,priority=1
 // +kubebuilder:printcolumn:name="Connection",type=string,JSONPath=`.status.connectionId`,priority=1
-// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="On-Delete",type=string,JSONPath=`.status.deletionPolicy`,priority=1
 type CodatConnection struct {
 	metav1.TypeMeta   `json:",inline"`
