@@ -49,6 +49,9 @@ const (
 	ReasonAuthorizationSecretInvalid = "AuthorizationSecretInvalid"
 	ReasonCodatRejected              = "CodatRejected"
 	ReasonDeletionBlocked            = "DeletionBlocked"
+	// ReasonDeletionPaused: the object is being deleted while the paused
+	// annotation holds it: only removing the annotation lets it go.
+	ReasonDeletionPaused = "DeletionPaused"
 	// ReasonDefaultCredentialsNotGranted: the object's namespace may not use
 	// the operator's default credentials (docs/security.md).
 	ReasonDefaultCredentialsNotGranted = "DefaultCredentialsNotGranted"

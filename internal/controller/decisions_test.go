@@ -21,6 +21,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
@@ -387,6 +388,18 @@ func TestDecisions(t *testing.T) {
 				o.Annotations = map[string]string{codatv1.AnnotationPaused: "true"}
 			}), codat: newFakeCodat(),
 			want: want{conditions: []string{"Ready=Unknown/Paused", "Reconciling=False/Paused", "Stalled=False/Paused", "Synced=False/Paused"}}},
+		{name: "paused after a stall: a person's decision, not a failure",
+			obj: object("paused-stall", stalledBy402, func(o *codatv1.CodatConnection) {
+				o.Annotations[codatv1.AnnotationPaused] = "true"
+			}), codat: newFakeCodat(),
+			want: want{conditions: []string{"Ready=False/Paused", "Reconciling=False/Paused", "Stalled=False/Paused", "Synced=False/Paused"}}},
+		{name: "paused while deleting: no call, and Stalled until the pause ends",
+			obj: object("paused-deleting", managing(connA, "Linked"), readyTrue, func(o *codatv1.CodatConnection) {
+				o.Annotations = map[string]string{codatv1.AnnotationPaused: "true"}
+				o.DeletionTimestamp = &metav1.Time{Time: testNow}
+			}), codat: newFakeCodat(conn(connA, "gbol", codatapi.StatusLinked, testNow)),
+			want: want{events: []string{codatv1.ReasonDeletionPaused},
+				conditions: []string{"Ready=True/Paused", "Reconciling=False/Paused", "Stalled=True/DeletionPaused", "Synced=False/Paused"}}},
 		{name: "an unchanged stall that Codat caused is not sent again",
 			obj: object("unchanged", stalledBy402), codat: newFakeCodat(),
 			want: want{conditions: []string{"Ready=False/AccountLimit", "Reconciling=False/AccountLimit", "Stalled=True/AccountLimit", "Synced=False/AccountLimit"}}},
@@ -433,6 +446,40 @@ func TestDecisions(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A deletion held up by the pause is what the status describes: its generation (which the API
+// server bumps when it sets deletionTimestamp) is observed, so GitOps tools see a stuck deletion
+// instead of waiting for a generation forever; a spec change made while paused and not deleting
+// is not.
+func TestPausedGenerations(t *testing.T) {
+	for _, deleting := range []bool{false, true} {
+		obj := object("paused", managing(connA, "Linked"), readyTrue, func(o *codatv1.CodatConnection) {
+			o.Annotations = map[string]string{codatv1.AnnotationPaused: "true"}
+			o.Generation = 2 // the status and conditions describe generation 1
+			if deleting {
+				o.DeletionTimestamp = &metav1.Time{Time: testNow}
+			}
+		})
+		obj.Status.ObservedGeneration = 1
+		w := newWorld(t, newFakeCodat(conn(connA, "gbol", codatapi.StatusLinked, testNow)), obj)
+		_, got := w.reconcile("paused")
+		want := int64(1)
+		if deleting {
+			want = 2
+			if !controllerutil.ContainsFinalizer(got, codatv1.Finalizer) {
+				t.Error("a paused object being deleted lost its finalizer")
+			}
+		}
+		if got.Status.ObservedGeneration != want {
+			t.Errorf("deleting=%v: status.observedGeneration %d, want %d", deleting, got.Status.ObservedGeneration, want)
+		}
+		for _, c := range got.Status.Conditions {
+			if c.ObservedGeneration != want {
+				t.Errorf("deleting=%v: %s observedGeneration %d, want %d", deleting, c.Type, c.ObservedGeneration, want)
+			}
+		}
 	}
 }
 

@@ -226,8 +226,17 @@ func keepReady(obj *codatv1.CodatConnection, reason, message string) {
 // Ready keeps its status with the reason Paused (the REASON column), the
 // conditions keep the generation that was last realized, and
 // status.observedGeneration does not advance, so a spec change made while
-// paused does not look applied.
+// paused does not look applied. A pause is a person's decision, not a
+// failure: Stalled is False while it lasts (a stall it interrupted shows
+// again, and is tried again, once the pause ends). A deletion the pause holds
+// up is the exception: only a person can let the object go, so it is Stalled,
+// and observed, so that GitOps tools see a stuck deletion rather than a
+// generation not yet seen.
 func setPausedConditions(obj *codatv1.CodatConnection, badValue string) {
+	deleting := !obj.DeletionTimestamp.IsZero()
+	if deleting {
+		obj.Status.ObservedGeneration = obj.Generation
+	}
 	gen := obj.Status.ObservedGeneration
 	message := "Reconciliation is paused by the " + codatv1.AnnotationPaused + " annotation; no Codat calls are made until it is removed"
 	if badValue != "" {
@@ -238,17 +247,19 @@ func setPausedConditions(obj *codatv1.CodatConnection, badValue string) {
 	if c := meta.FindStatusCondition(*conds, codatv1.ConditionReady); c != nil {
 		status = c.Status
 	}
+	stalled := metav1.Condition{Type: codatv1.ConditionStalled, Status: metav1.ConditionFalse, Reason: codatv1.ReasonPaused}
+	if deleting {
+		stalled = metav1.Condition{Type: codatv1.ConditionStalled, Status: metav1.ConditionTrue, Reason: codatv1.ReasonDeletionPaused,
+			Message: "This object is being deleted, but the " + codatv1.AnnotationPaused + " annotation holds it: the operator makes no Codat call and keeps its finalizer. Remove the annotation to let it go as status.deletionPolicy says"}
+	}
 	for _, c := range []metav1.Condition{
 		{Type: codatv1.ConditionReady, Status: status, Reason: codatv1.ReasonPaused, Message: message},
 		{Type: codatv1.ConditionReconciling, Status: metav1.ConditionFalse, Reason: codatv1.ReasonPaused},
 		{Type: codatv1.ConditionSynced, Status: metav1.ConditionFalse, Reason: codatv1.ReasonPaused, Message: message},
+		stalled,
 	} {
 		c.ObservedGeneration = gen
 		meta.SetStatusCondition(conds, c)
-	}
-	if meta.FindStatusCondition(*conds, codatv1.ConditionStalled) == nil {
-		meta.SetStatusCondition(conds, metav1.Condition{Type: codatv1.ConditionStalled, Status: metav1.ConditionFalse,
-			Reason: codatv1.ReasonPaused, ObservedGeneration: gen})
 	}
 }
 
