@@ -711,3 +711,33 @@ func TestConfigServiceMonitorVerifiesCertificate(t *testing.T) {
 		t.Errorf("ServiceMonitor endpoint (-chart +config):\n%s", diff)
 	}
 }
+
+// TestCRDSurvivesGitOps: deleting the CRD deletes every CodatConnection, and Argo CD prunes and
+// deletes what it rendered from a chart without reading helm.sh/resource-policy. The chart's CRD
+// (with crds.keep, the default) and install.yaml's carry the annotations Argo CD and Flux read.
+func TestCRDSurvivesGitOps(t *testing.T) {
+	protect := map[string]string{
+		"argocd.argoproj.io/sync-options":   "Prune=false,Delete=false",
+		"kustomize.toolkit.fluxcd.io/prune": "disabled",
+	}
+	_, chartObjs := renderObjects(t, nil, release, namespace)
+	out, stderr, err := kubectl(t, "", "kustomize", filepath.Join(repoRoot, "config", "default"))
+	if err != nil {
+		t.Fatalf("kubectl kustomize config/default: %v: %s", err, stderr)
+	}
+	for source, objs := range map[string][]*unstructured.Unstructured{"the chart": chartObjs, "config/default": decodeAll(t, out)} {
+		crd := mustFind(t, objs, "CustomResourceDefinition", "codatconnections.codat.io")
+		for k, v := range protect {
+			if got := crd.GetAnnotations()[k]; got != v {
+				t.Errorf("%s: the CRD's annotation %s is %q, want %q", source, k, got, v)
+			}
+		}
+	}
+	_, unkept := renderObjects(t, map[string]any{"crds": map[string]any{"keep": false}}, release, namespace)
+	crd := mustFind(t, unkept, "CustomResourceDefinition", "codatconnections.codat.io")
+	for k := range protect {
+		if _, ok := crd.GetAnnotations()[k]; ok {
+			t.Errorf("crds.keep=false: the CRD still carries %s", k)
+		}
+	}
+}
