@@ -9,7 +9,9 @@
 //     config/prometheus/prometheusrule.yaml from the Prometheus rules in
 //     config/prometheus/alerts.rules.yaml;
 //   - examples/argocd/argocd-cm.yaml from the Argo CD health check in
-//     health/argocd/.
+//     health/argocd/;
+//   - charts/codat-operator/files/codat-operator.json, the Grafana dashboard
+//     of config/grafana (JSON has no comments: a plain copy).
 //
 // `make manifests` runs it from the repository root; its test fails when a
 // written file differs from what it would write.
@@ -36,6 +38,8 @@ const (
 	configPrRule = "config/prometheus/prometheusrule.yaml"
 	healthLua    = "health/argocd/resource_customizations/codat.io/CodatConnection/health.lua"
 	argoCDCM     = "examples/argocd/argocd-cm.yaml"
+	dashboard    = "config/grafana/codat-operator.json"
+	chartBoard   = "charts/codat-operator/files/codat-operator.json"
 )
 
 func main() {
@@ -94,12 +98,17 @@ func generate(root string) ([]file, error) {
 	if err != nil {
 		return nil, err
 	}
+	board, err := read(dashboard)
+	if err != nil {
+		return nil, err
+	}
 	return []file{
 		{chartCRD, []byte(chartCRDText)},
 		{chartRules, []byte(rulesText)},
 		{chartAlerts, []byte(generatedHeader(rulesSource) + rules)},
 		{configPrRule, []byte(prometheusRule(rules))},
 		{argoCDCM, []byte(argoCDConfigMap(lua))},
+		{chartBoard, []byte(board)},
 	}, nil
 }
 

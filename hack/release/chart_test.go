@@ -27,12 +27,18 @@ const (
 // nonDefault exercises every switch of values.yaml.
 func nonDefault() map[string]any {
 	return map[string]any{
-		"image":             map[string]any{"repository": "registry.example.com/platform/codat-operator", "digest": digest},
-		"imagePullSecrets":  []any{map[string]any{"name": "registry-credentials"}},
-		"commonLabels":      map[string]any{"team": "payments"},
-		"commonAnnotations": map[string]any{"example.com/owner": "payments"},
-		"crds":              map[string]any{"keep": false},
-		"replicaCount":      2,
+		"image":                map[string]any{"repository": "registry.example.com/platform/codat-operator", "digest": digest},
+		"imagePullSecrets":     []any{map[string]any{"name": "registry-credentials"}},
+		"commonLabels":         map[string]any{"team": "payments"},
+		"commonAnnotations":    map[string]any{"example.com/owner": "payments"},
+		"crds":                 map[string]any{"keep": false},
+		"replicaCount":         2,
+		"revisionHistoryLimit": 5,
+		"strategy":             map[string]any{"type": "Recreate"},
+		"podDisruptionBudget":  map[string]any{"enabled": true},
+		"extraVolumes":         []any{map[string]any{"name": "proxy-ca", "configMap": map[string]any{"name": "proxy-ca-bundle"}}},
+		"extraVolumeMounts":    []any{map[string]any{"name": "proxy-ca", "mountPath": "/etc/codat-operator/ca", "readOnly": true}},
+		"grafanaDashboard":     map[string]any{"enabled": true, "namespace": "monitoring"},
 		"defaultCredentials": map[string]any{
 			"secretName": "",
 		},
@@ -596,7 +602,10 @@ func TestChartAppliesToAPIServer(t *testing.T) {
 			"deployment.apps/codat-operator-controller-manager serverside-applied (server dry run)",
 			"clusterrole.rbac.authorization.k8s.io/codat-operator-manager-role serverside-applied (server dry run)",
 		}},
-		{"non-default values", "payments", "platform", nonDefault(), []string{"customers", "partners"}, []string{
+		{"non-default values", "payments", "platform", nonDefault(), []string{"customers", "partners", "monitoring"}, []string{
+			"poddisruptionbudget.policy/payments-codat-operator-controller-manager serverside-applied (server dry run)",
+			"configmap/payments-codat-operator-dashboard serverside-applied (server dry run)",
+			"secret/payments-codat-operator-metrics-scraper-token serverside-applied (server dry run)",
 			"deployment.apps/payments-codat-operator-controller-manager serverside-applied (server dry run)",
 			"servicemonitor.monitoring.coreos.com/payments-codat-operator-controller-manager-metrics-monitor serverside-applied (server dry run)",
 			"prometheusrule.monitoring.coreos.com/payments-codat-operator-alerts serverside-applied (server dry run)",
@@ -738,6 +747,133 @@ func TestCRDSurvivesGitOps(t *testing.T) {
 	for k := range protect {
 		if _, ok := crd.GetAnnotations()[k]; ok {
 			t.Errorf("crds.keep=false: the CRD still carries %s", k)
+		}
+	}
+}
+
+// TestChartPlatformValues: what platform teams set on operators' charts renders where it belongs:
+// revisionHistoryLimit, the rollout strategy, a PodDisruptionBudget, extra volumes and mounts (a
+// CA bundle for a proxy), extra egress rules, the probes, and the dashboard ConfigMap for
+// Grafana's sidecar.
+func TestChartPlatformValues(t *testing.T) {
+	probe := map[string]any{"httpGet": map[string]any{"path": "/healthz", "port": "health"}, "initialDelaySeconds": int64(30), "periodSeconds": int64(30), "failureThreshold": int64(5)}
+	egress := map[string]any{"to": []any{map[string]any{"ipBlock": map[string]any{"cidr": "10.0.0.10/32"}}}, "ports": []any{map[string]any{"port": int64(3128), "protocol": "TCP"}}}
+	_, objs := renderObjects(t, map[string]any{
+		"replicaCount":         2,
+		"revisionHistoryLimit": 3,
+		"strategy":             map[string]any{"type": "Recreate"},
+		"podDisruptionBudget":  map[string]any{"enabled": true},
+		"extraVolumes":         []any{map[string]any{"name": "proxy-ca", "configMap": map[string]any{"name": "proxy-ca-bundle"}}},
+		"extraVolumeMounts":    []any{map[string]any{"name": "proxy-ca", "mountPath": "/etc/codat-operator/ca", "readOnly": true}},
+		"livenessProbe":        probe,
+		"networkPolicy":        map[string]any{"enabled": true, "egress": map[string]any{"enabled": true, "extraRules": []any{egress}}},
+		"grafanaDashboard":     map[string]any{"enabled": true, "namespace": "monitoring", "annotations": map[string]any{"grafana_folder": "Operators"}},
+	}, release, namespace)
+
+	d := mustFind(t, objs, "Deployment", "codat-operator-controller-manager")
+	for path, want := range map[string]any{"revisionHistoryLimit": int64(3), "strategy.type": "Recreate"} {
+		got, _, _ := unstructured.NestedFieldNoCopy(d.Object, append([]string{"spec"}, strings.Split(path, ".")...)...)
+		if got != want {
+			t.Errorf("Deployment spec.%s %v, want %v", path, got, want)
+		}
+	}
+	c := container(t, d)
+	if diff := cmp.Diff(probe, c["livenessProbe"]); diff != "" {
+		t.Errorf("livenessProbe (-values +rendered):\n%s", diff)
+	}
+	mounts, _ := json.Marshal(c["volumeMounts"])
+	vols, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "volumes")
+	volsJSON, _ := json.Marshal(vols)
+	if !bytes.Contains(mounts, []byte(`"mountPath":"/etc/codat-operator/ca"`)) || !bytes.Contains(volsJSON, []byte(`"configMap":{"name":"proxy-ca-bundle"}`)) {
+		t.Errorf("extra volume or mount missing: volumes %s, mounts %s", volsJSON, mounts)
+	}
+
+	pdb := mustFind(t, objs, "PodDisruptionBudget", "codat-operator-controller-manager")
+	if got, _, _ := unstructured.NestedFieldNoCopy(pdb.Object, "spec", "maxUnavailable"); got != int64(1) {
+		t.Errorf("PodDisruptionBudget maxUnavailable %v, want 1", got)
+	}
+	sel, _, _ := unstructured.NestedStringMap(pdb.Object, "spec", "selector", "matchLabels")
+	podLabels, _, _ := unstructured.NestedStringMap(d.Object, "spec", "template", "metadata", "labels")
+	for k, v := range sel {
+		if podLabels[k] != v {
+			t.Errorf("the PodDisruptionBudget selects %s=%s, the pods have %q", k, v, podLabels[k])
+		}
+	}
+
+	np := mustFind(t, objs, "NetworkPolicy", "codat-operator-egress")
+	rules, _, _ := unstructured.NestedSlice(np.Object, "spec", "egress")
+	if len(rules) != 4 || cmp.Diff(egress, rules[3]) != "" {
+		t.Errorf("egress rules %v: want DNS, the API server, Codat and the extra rule", rules)
+	}
+
+	board := mustFind(t, objs, "ConfigMap", "codat-operator-dashboard")
+	want, err := os.ReadFile(filepath.Join(repoRoot, "config", "grafana", "codat-operator.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := unstructured.NestedString(board.Object, "data", "codat-operator.json"); got != strings.TrimRight(string(want), "\n") {
+		t.Errorf("the dashboard ConfigMap does not hold config/grafana/codat-operator.json")
+	}
+	if board.GetNamespace() != "monitoring" || board.GetLabels()["grafana_dashboard"] != "1" || board.GetAnnotations()["grafana_folder"] != "Operators" {
+		t.Errorf("dashboard ConfigMap in %q with labels %v, annotations %v", board.GetNamespace(), board.GetLabels(), board.GetAnnotations())
+	}
+	if find(objs, "ServiceAccount", "codat-operator-metrics-scraper") != nil {
+		t.Error("a metrics scraper ServiceAccount without a ServiceMonitor")
+	}
+}
+
+// TestChartServiceMonitorAuthorization: the ServiceMonitor authenticates with the token of a
+// ServiceAccount the chart creates (authorization, not the deprecated bearerTokenFile), and that
+// ServiceAccount may read the metrics: asked of a real API server.
+func TestChartServiceMonitorAuthorization(t *testing.T) {
+	const rel, ns = "scrape", "scrape-operator"
+	_, objs := renderObjects(t, map[string]any{"metrics": map[string]any{
+		"tls":            map[string]any{"secretName": "metrics-tls"},
+		"serviceMonitor": map[string]any{"enabled": true},
+	}}, rel, ns)
+	var monitor monitoringv1.ServiceMonitor
+	strictDecode(t, mustFind(t, objs, "ServiceMonitor", ""), &monitor)
+	ep := monitor.Spec.Endpoints[0]
+	if ep.BearerTokenFile != "" { //nolint:staticcheck // checking that the deprecated field is not used
+		t.Errorf("the ServiceMonitor uses bearerTokenFile %q", ep.BearerTokenFile) //nolint:staticcheck // as above
+	}
+	if ep.Authorization == nil || ep.Authorization.Credentials == nil || ep.Authorization.Credentials.Key != "token" {
+		t.Fatalf("ServiceMonitor authorization %+v, want the key token of a Secret", ep.Authorization)
+	}
+	if ep.Authorization.Type != "" && ep.Authorization.Type != "Bearer" {
+		t.Errorf("authorization type %q, want Bearer", ep.Authorization.Type)
+	}
+	secret := mustFind(t, objs, "Secret", ep.Authorization.Credentials.Name)
+	if typ, _, _ := unstructured.NestedString(secret.Object, "type"); typ != "kubernetes.io/service-account-token" {
+		t.Errorf("Secret %s has type %q, want a ServiceAccount token", secret.GetName(), typ)
+	}
+	sa := mustFind(t, objs, "ServiceAccount", secret.GetAnnotations()["kubernetes.io/service-account.name"])
+
+	env := startAPIServer(t)
+	if _, stderr, err := kubectl(t, "", "--kubeconfig", env.Kubeconfig, "create", "namespace", ns); err != nil {
+		t.Fatalf("creating namespace %s: %v: %s", ns, err, stderr)
+	}
+	var rbac []string
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "ClusterRole", "ClusterRoleBinding", "ServiceAccount":
+			y, err := yaml.Marshal(o.Object)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rbac = append(rbac, string(y))
+		}
+	}
+	if _, stderr, err := kubectl(t, strings.Join(rbac, "---\n"), "--kubeconfig", env.Kubeconfig, "apply", "--server-side", "-f", "-"); err != nil {
+		t.Fatalf("applying the chart's RBAC: %v: %s", err, stderr)
+	}
+	for as, want := range map[string]string{
+		"system:serviceaccount:" + ns + ":" + sa.GetName(): "yes",
+		"system:serviceaccount:" + ns + ":default":         "no",
+	} {
+		out, _, _ := kubectl(t, "", "--kubeconfig", env.Kubeconfig, "auth", "can-i", "get", "/metrics", "--as", as)
+		if got := strings.TrimSpace(out); got != want {
+			t.Errorf("can %s get /metrics: %q, want %q", as, got, want)
 		}
 	}
 }
