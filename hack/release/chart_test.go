@@ -529,7 +529,7 @@ func TestChartRefuses(t *testing.T) {
 		want        string
 	}{
 		"the latest tag":                   {map[string]any{"image": map[string]any{"tag": "latest"}}, "1.32.0", "latest is not allowed"},
-		"a digest that is not a digest":    {map[string]any{"image": map[string]any{"digest": "v1"}}, "1.32.0", "not a sha256"},
+		"a digest that is not a digest":    {map[string]any{"image": map[string]any{"digest": "v1"}}, "1.32.0", "at '/image/digest': 'v1' does not match pattern '^(sha256:"},
 		"a ServiceMonitor without TLS":     {map[string]any{"metrics": map[string]any{"serviceMonitor": map[string]any{"enabled": true}}}, "1.32.0", "verifies the manager's certificate"},
 		"cert-manager without issuer":      {map[string]any{"metrics": map[string]any{"tls": map[string]any{"certManager": map[string]any{"enabled": true}}}}, "1.32.0", "issuerRef.name is required"},
 		"Kubernetes 1.31":                  {nil, "1.31.4", "kubeVersion"},
