@@ -155,6 +155,9 @@ func run(o options) error {
 	if o.webhookAddr != "" && webhookSecret.Name == "" {
 		return errors.New("--webhook-bind-address needs --webhook-secret: the Secret with the signing secrets")
 	}
+	if err := registerBuildInfo(metrics.Registry, version); err != nil {
+		return err
+	}
 	clientMetrics, err := codatclient.NewMetrics(metrics.Registry)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -61,5 +62,23 @@ func TestParseDeletionPolicy(t *testing.T) {
 		if !ok && (err == nil || !strings.Contains(err.Error(), "must be Delete, Unlink or Orphan")) {
 			t.Errorf("%q: the error does not say the allowed values: %v", v, err)
 		}
+	}
+}
+
+func TestBuildInfo(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if err := registerBuildInfo(reg, "v1.2.3"); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(families) != 1 || families[0].GetName() != metricBuildInfo || len(families[0].GetMetric()) != 1 {
+		t.Fatalf("gathered %v", families)
+	}
+	m := families[0].GetMetric()[0]
+	if m.GetGauge().GetValue() != 1 || len(m.GetLabel()) != 1 || m.GetLabel()[0].GetName() != "version" || m.GetLabel()[0].GetValue() != "v1.2.3" {
+		t.Errorf("%s: %v", metricBuildInfo, m)
 	}
 }
