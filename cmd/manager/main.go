@@ -63,6 +63,7 @@ type options struct {
 	intervals          controller.Intervals
 
 	webhookAddr, webhookCertDir, webhookSecret string
+	podName, podNamespace                      string
 }
 
 func main() {
@@ -102,6 +103,8 @@ func main() {
 	flag.StringVar(&o.webhookAddr, "webhook-bind-address", "", "Address of the receiver of Codat's webhooks (path "+webhook.Path+"), e.g. :9443; empty (the default) turns it off.")
 	flag.StringVar(&o.webhookCertDir, "webhook-cert-dir", "", "Folder with tls.crt and tls.key: the webhook receiver serves HTTPS (reloaded when they change); empty serves HTTP, for TLS ending at an Ingress.")
 	flag.StringVar(&o.webhookSecret, "webhook-secret", "", "Secret namespace/name whose values starting with whsec_ are the webhooks' signing secrets (several while one is rotated); required with --webhook-bind-address.")
+	flag.StringVar(&o.podName, "pod-name", os.Getenv("POD_NAME"), "Name of the manager's own Pod (env POD_NAME, from the downward API). With --webhook-bind-address, the leader labels it "+webhook.LabelReceiver+"="+webhook.LabelLeader+", which the receiver's Service selects: Codat's deliveries reach the leader, whatever the replicas.")
+	flag.StringVar(&o.podNamespace, "pod-namespace", os.Getenv("POD_NAMESPACE"), "Namespace of the manager's own Pod (env POD_NAMESPACE).")
 	flag.DurationVar(&o.intervals.SafetyNet, "webhook-poll-interval", controller.DefaultIntervals.SafetyNet, "Poll interval of settled and waiting connections while the webhook receiver is healthy (the safety net for lost webhooks).")
 	// Errors the operator logs say what to do (a failure's first occurrence,
 	// a failed write); a stack trace of controller-runtime's workers under each
@@ -287,7 +290,14 @@ func setupWebhooks(mgr ctrl.Manager, o options, secret types.NamespacedName) (*c
 		Receiver: &webhook.Receiver{Secrets: secrets, Sink: hooks, Metrics: m, Log: log}}
 	hooks.Healthy = server.Healthy
 	loader := &webhook.SecretLoader{Name: secret, Reader: mgr.GetAPIReader(), Cache: mgr.GetCache(), Secrets: secrets, Log: log}
-	for _, runnable := range []manager.Runnable{server, loader} {
+	runnables := []manager.Runnable{server, loader}
+	if o.podName != "" && o.podNamespace != "" {
+		runnables = append(runnables, &webhook.LeaderPod{Pod: types.NamespacedName{Namespace: o.podNamespace, Name: o.podName},
+			Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), Ready: hooks.Ready, Log: log})
+	} else {
+		log.Info("--pod-name or --pod-namespace is empty: the leader does not label its Pod, so a Service that selects " + webhook.LabelReceiver + " routes no delivery")
+	}
+	for _, runnable := range runnables {
 		if err := mgr.Add(runnable); err != nil {
 			return nil, err
 		}

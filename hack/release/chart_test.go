@@ -361,16 +361,7 @@ func checkWebhookReceiver(t *testing.T, objs []*unstructured.Unstructured, d *un
 	if svc.GetAnnotations()["example.com/exposed"] != "ingress" {
 		t.Errorf("webhook Service annotations %v lack webhook.service.annotations", svc.GetAnnotations())
 	}
-	sel, _, _ := unstructured.NestedStringMap(svc.Object, "spec", "selector")
-	podLabels, _, _ := unstructured.NestedStringMap(d.Object, "spec", "template", "metadata", "labels")
-	if len(sel) == 0 {
-		t.Error("the webhook Service selects no pods")
-	}
-	for k, v := range sel {
-		if podLabels[k] != v {
-			t.Errorf("the webhook Service selects %s=%s, the pods have %q", k, v, podLabels[k])
-		}
-	}
+	checkSelectsTheLeader(t, svc, d)
 
 	ing := mustFind(t, objs, "Ingress", fullname+"-webhooks")
 	var spec struct {
@@ -426,10 +417,34 @@ func checkWebhookReceiver(t *testing.T, objs []*unstructured.Unstructured, d *un
 		t.Errorf("webhook NetworkPolicy ingress (-want +got):\n%s", diff)
 	}
 	npSel, _, _ := unstructured.NestedStringMap(np.Object, "spec", "podSelector", "matchLabels")
+	podLabels, _, _ := unstructured.NestedStringMap(d.Object, "spec", "template", "metadata", "labels")
 	for k, v := range npSel {
 		if podLabels[k] != v {
 			t.Errorf("the webhook NetworkPolicy selects %s=%s, the pods have %q", k, v, podLabels[k])
 		}
+	}
+}
+
+// checkSelectsTheLeader: the webhook Service selects the manager's pods, and of them only the one
+// the leader labels: the pod template must not carry the label, or every replica would match.
+func checkSelectsTheLeader(t *testing.T, svc, d *unstructured.Unstructured) {
+	t.Helper()
+	sel, _, _ := unstructured.NestedStringMap(svc.Object, "spec", "selector")
+	podLabels, _, _ := unstructured.NestedStringMap(d.Object, "spec", "template", "metadata", "labels")
+	if sel["codat.io/webhook-receiver"] != "leader" {
+		t.Errorf("the webhook Service %s selects %v: not the leader's Pod alone (codat.io/webhook-receiver=leader)", svc.GetName(), sel)
+	}
+	if _, ok := podLabels["codat.io/webhook-receiver"]; ok {
+		t.Errorf("the pod template carries codat.io/webhook-receiver: every replica would receive deliveries")
+	}
+	for k, v := range sel {
+		if k != "codat.io/webhook-receiver" && podLabels[k] != v {
+			t.Errorf("the webhook Service selects %s=%s, the pods have %q", k, v, podLabels[k])
+		}
+	}
+	env, _ := json.Marshal(container(t, d)["env"])
+	if !bytes.Contains(env, []byte(`{"name":"POD_NAME","valueFrom":{"fieldRef":{"fieldPath":"metadata.name"}}}`)) {
+		t.Errorf("the manager is not told its Pod's name (POD_NAME), which the leader labels: env %s", env)
 	}
 }
 
@@ -458,6 +473,19 @@ func TestChartWebhookDefaults(t *testing.T) {
 	}
 	ks := mustFind(t, kustObjs, "Service", "codat-operator-webhooks")
 	cs := mustFind(t, chartObjs, "Service", "codat-operator-webhooks")
+	checkSelectsTheLeader(t, ks, mustFind(t, kustObjs, "Deployment", "codat-operator-controller-manager"))
+	checkSelectsTheLeader(t, cs, cd)
+	kr := mustFind(t, kustObjs, "Role", "codat-operator-webhook-receiver-role")
+	cr := mustFind(t, chartObjs, "Role", "codat-operator-webhook-receiver-role")
+	if diff := cmp.Diff(kr.Object["rules"], cr.Object["rules"]); diff != "" {
+		t.Errorf("rules of the webhook receiver's Role (-config +chart):\n%s", diff)
+	}
+	for _, objs := range [][]*unstructured.Unstructured{kustObjs, chartObjs} {
+		rb := mustFind(t, objs, "RoleBinding", "codat-operator-webhook-receiver-rolebinding")
+		if ref, _, _ := unstructured.NestedString(rb.Object, "roleRef", "name"); ref != "codat-operator-webhook-receiver-role" {
+			t.Errorf("the webhook receiver's RoleBinding binds %q", ref)
+		}
+	}
 	kp, _, _ := unstructured.NestedSlice(ks.Object, "spec", "ports")
 	cp, _, _ := unstructured.NestedSlice(cs.Object, "spec", "ports")
 	if diff := cmp.Diff(kp, cp); diff != "" {
