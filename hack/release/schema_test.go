@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"helm.sh/helm/v3/pkg/strvals"
 	"sigs.k8s.io/yaml"
 )
 
@@ -182,6 +183,29 @@ func TestChartReadme(t *testing.T) {
 	for k := range ch.Values {
 		if !named[k] {
 			t.Errorf("the README's values table does not name %s", k)
+		}
+	}
+}
+
+// TestChartSetWatchNamespaces: the README's fix works as the helm CLI reads --set (Helm's strvals
+// parser): a plain value is refused with the schema's message, a list renders the flag.
+func TestChartSetWatchNamespaces(t *testing.T) {
+	ch := loadChart(t, chartDir)
+	for set, want := range map[string]string{
+		"watchNamespaces=team-a":          "at '/watchNamespaces': got string, want array",
+		"watchNamespaces={team-a,team-b}": `"--watch-namespaces=team-a,team-b"`,
+	} {
+		values, err := strvals.Parse(set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		manifest, err := render(ch, values, release, namespace, "1.32.0")
+		got := manifest
+		if err != nil {
+			got = err.Error()
+		}
+		if !strings.Contains(got, strings.Trim(want, `"`)) {
+			t.Errorf("--set %s: want %s in\n%.2000s", set, want, got)
 		}
 	}
 }
