@@ -4,6 +4,8 @@
 IMG_REPO ?= ghcr.io/codat-operator/codat-operator
 IMG_TAG ?= dev
 IMG ?= $(IMG_REPO):$(IMG_TAG)
+# The image config/default names (config/manager/kustomization.yaml): overlays replace it.
+RELEASED_IMG_REPO := ghcr.io/codat-operator/codat-operator
 GOOS := $(shell go env GOOS)
 GOARCH := $(shell go env GOARCH)
 
@@ -124,13 +126,13 @@ dev: envtest build ## Run everything locally: control plane, Codat simulator, ma
 	exec bin/dev --envtest-assets "$(ENVTEST_ASSETS)" $(DEV_ARGS)
 
 .PHONY: docker-build
-docker-build: ## Build the container image (needs a Docker engine).
-	docker build -t $(IMG) .
+docker-build: ## Build the container image IMG_REPO:IMG_TAG, the manager reporting version IMG_TAG (needs a Docker engine).
+	docker build --build-arg VERSION=$(IMG_TAG) -t $(IMG) .
 
 .PHONY: build-installer
 build-installer: ## Write dist/install.yaml (CRD, RBAC, Deployment) with the image IMG_REPO:IMG_TAG.
 	mkdir -p dist/installer
-	printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../../config/default]\nimages:\n- name: controller\n  newName: %s\n  newTag: %s\n' "$(IMG_REPO)" "$(IMG_TAG)" > dist/installer/kustomization.yaml
+	printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../../config/default]\nimages:\n- name: %s\n  newName: %s\n  newTag: %s\n' "$(RELEASED_IMG_REPO)" "$(IMG_REPO)" "$(IMG_TAG)" > dist/installer/kustomization.yaml
 	kubectl kustomize dist/installer > dist/install.yaml
 	@echo "wrote dist/install.yaml"
 
@@ -145,7 +147,7 @@ uninstall: ## Remove the CRD (and every CodatConnection) from the cluster.
 	kubectl delete --ignore-not-found -k config/crd
 
 .PHONY: deploy
-deploy: manifests ## Deploy the operator to the cluster of the current kubeconfig.
+deploy: manifests ## Deploy the operator (the released image of this version) to the cluster of the current kubeconfig.
 	kubectl apply --server-side -k config/default
 
 .PHONY: undeploy

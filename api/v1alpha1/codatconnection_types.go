@@ -67,11 +67,14 @@ type CodatConnectionSpec struct {
 
 	// deletionPolicy says what deleting this object does in Codat: Delete
 	// deletes the connection, Unlink unlinks it and keeps it, Orphan leaves it
-	// untouched. Unset, it is Delete for a connection the operator creates and
-	// Orphan for one adopted with spec.connectionId, which someone else may
-	// still use: deleting an adopted connection takes an explicit Delete.
-	// status.deletionPolicy shows the policy in effect. It may be changed at
-	// any time, also while the object is being deleted.
+	// untouched. Unset, the namespace's default applies (its annotation
+	// codat.io/default-deletion-policy), else the operator's
+	// (--default-deletion-policy), else Delete for a connection the operator
+	// creates and Orphan for one adopted with spec.connectionId. A connection
+	// adopted with spec.connectionId, which someone else may still use, is
+	// deleted only when this field says Delete: a default of Delete leaves it
+	// in Codat (Orphan). status.deletionPolicy shows the policy in effect. It
+	// may be changed at any time, also while the object is being deleted.
 	// +optional
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 
@@ -193,8 +196,9 @@ type CodatConnectionStatus struct {
 	LinkURLSecret string `json:"linkUrlSecret,omitempty"`
 
 	// deletionPolicy is what deleting this object will do in Codat:
-	// spec.deletionPolicy, or its default for this object (Delete for a
-	// connection the operator created, Orphan for an adopted one).
+	// spec.deletionPolicy, or the default for this object (the namespace's,
+	// else the operator's, else Delete for a connection the operator created
+	// and Orphan for an adopted one).
 	// +optional
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 
@@ -271,10 +275,11 @@ type CodatConnectionStatus struct {
 // +kubebuilder:printcolumn:name="Desired",type=string,JSONPath=`.spec.state`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.connectionStatus`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Synced",type=string,JSONPath=`.status.conditions[?(@.type=="Synced")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Company",type=string,JSONPath=`.spec.companyId`,priority=1
 // +kubebuilder:printcolumn:name="Connection",type=string,JSONPath=`.status.connectionId`,priority=1
-// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="On-Delete",type=string,JSONPath=`.status.deletionPolicy`,priority=1
 type CodatConnection struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -49,6 +49,9 @@ const (
 	ReasonAuthorizationSecretInvalid = "AuthorizationSecretInvalid"
 	ReasonCodatRejected              = "CodatRejected"
 	ReasonDeletionBlocked            = "DeletionBlocked"
+	// ReasonDeletionPaused: the object is being deleted while the paused
+	// annotation holds it: only removing the annotation lets it go.
+	ReasonDeletionPaused = "DeletionPaused"
 	// ReasonDefaultCredentialsNotGranted: the object's namespace may not use
 	// the operator's default credentials (docs/security.md).
 	ReasonDefaultCredentialsNotGranted = "DefaultCredentialsNotGranted"
@@ -87,6 +90,14 @@ const (
 	// the connection's id is in status. A pass that finds it without an id
 	// recovers by listing instead of creating a duplicate. Users never set it.
 	AnnotationCreatePending = "codat.io/create-pending"
+
+	// AnnotationDefaultDeletionPolicy, on a Namespace, is the deletion policy
+	// of its CodatConnections that set no spec.deletionPolicy: Delete, Unlink
+	// or Orphan. It overrides the operator's --default-deletion-policy. Only
+	// who may change Namespaces (the platform team) can set it. A value that
+	// is none of the three reads as Orphan: on a value nobody can read, the
+	// safe side is to keep the connection.
+	AnnotationDefaultDeletionPolicy = "codat.io/default-deletion-policy"
 )
 
 // Finalizer is held while deleting the object has work to do in Codat.

@@ -48,6 +48,7 @@ type options struct {
 	grantNamespaces    string
 	grantSelector      string
 	linkURLs           string
+	deletionPolicy     string
 	requestsPerSecond  float64
 	burst              int
 	quotaShare         float64
@@ -58,10 +59,12 @@ type options struct {
 	intervals          controller.Intervals
 
 	webhookAddr, webhookCertDir, webhookSecret string
+	podName, podNamespace                      string
 }
 
 func main() {
 	var o options
+	printVersion := flag.Bool("version", false, "Print the manager's version (the release it was built as) and exit.")
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", "0", "Address of the metrics endpoint, e.g. :8443 (HTTPS) or :8080 (with --metrics-secure=false); 0 turns it off.")
 	flag.BoolVar(&o.secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS, authenticated and authorized through the API server.")
 	flag.StringVar(&o.metricsCertPath, "metrics-cert-path", "", "Folder with tls.crt and tls.key for the metrics server; empty generates a self-signed certificate.")
@@ -80,6 +83,8 @@ func main() {
 		"Label selector of the namespaces whose CodatConnections may use the default credentials, e.g. codat.io/default-credentials=granted; empty grants none by label.")
 	flag.StringVar(&o.linkURLs, "link-url-destination", string(controller.LinkURLsInStatus),
 		"Where link URLs go: status (status.linkUrl, readable by whoever may read the object) or secret (a Secret <name>-codat-link per object, readable only by whoever may read Secrets; status.linkUrlSecret names it).")
+	flag.StringVar(&o.deletionPolicy, "default-deletion-policy", "",
+		"Deletion policy of CodatConnections that set no spec.deletionPolicy and whose namespace has no codat.io/default-deletion-policy annotation: Delete, Unlink or Orphan. Empty keeps the built-in rule: Delete, and Orphan for a connection adopted with spec.connectionId (which a default never deletes).")
 	flag.Float64Var(&o.requestsPerSecond, "codat-requests-per-second", codatclient.DefaultRequestsPerSecond, "Requests per second to Codat, shared by all workers. With the burst, never more than 950 a minute (Codat blocks an IP past 1,000): higher values are lowered, with a warning.")
 	flag.IntVar(&o.burst, "codat-burst", codatclient.DefaultBurst, "Requests to Codat allowed in a burst above the rate.")
 	flag.Float64Var(&o.quotaShare, "codat-quota-share", budget.DefaultShare, "Share (0-1] of the Codat account's daily quota the operator may use; polls stretch to stay within it. The rest is left to your own application.")
@@ -94,6 +99,8 @@ func main() {
 	flag.StringVar(&o.webhookAddr, "webhook-bind-address", "", "Address of the receiver of Codat's webhooks (path "+webhook.Path+"), e.g. :9443; empty (the default) turns it off.")
 	flag.StringVar(&o.webhookCertDir, "webhook-cert-dir", "", "Folder with tls.crt and tls.key: the webhook receiver serves HTTPS (reloaded when they change); empty serves HTTP, for TLS ending at an Ingress.")
 	flag.StringVar(&o.webhookSecret, "webhook-secret", "", "Secret namespace/name whose values starting with whsec_ are the webhooks' signing secrets (several while one is rotated); required with --webhook-bind-address.")
+	flag.StringVar(&o.podName, "pod-name", os.Getenv("POD_NAME"), "Name of the manager's own Pod (env POD_NAME, from the downward API). With --webhook-bind-address, the leader labels it "+webhook.LabelReceiver+"="+webhook.LabelLeader+", which the receiver's Service selects: Codat's deliveries reach the leader, whatever the replicas.")
+	flag.StringVar(&o.podNamespace, "pod-namespace", os.Getenv("POD_NAMESPACE"), "Namespace of the manager's own Pod (env POD_NAMESPACE).")
 	flag.DurationVar(&o.intervals.SafetyNet, "webhook-poll-interval", controller.DefaultIntervals.SafetyNet, "Poll interval of settled and waiting connections while the webhook receiver is healthy (the safety net for lost webhooks).")
 	// Errors the operator logs say what to do (a failure's first occurrence,
 	// a failed write); a stack trace of controller-runtime's workers under each
@@ -101,6 +108,10 @@ func main() {
 	zapOpts := zap.Options{Development: false, StacktraceLevel: zapcore.DPanicLevel}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if *printVersion {
+		fmt.Println("codat-operator", version)
+		return
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
 	if err := run(o); err != nil {
@@ -132,12 +143,19 @@ func run(o options) error {
 	if err != nil {
 		return fmt.Errorf("--link-url-destination: %w", err)
 	}
+	deletionPolicy, err := parseDeletionPolicy(o.deletionPolicy)
+	if err != nil {
+		return err
+	}
 	webhookSecret, err := namespacedName("--webhook-secret", o.webhookSecret)
 	if err != nil {
 		return err
 	}
 	if o.webhookAddr != "" && webhookSecret.Name == "" {
 		return errors.New("--webhook-bind-address needs --webhook-secret: the Secret with the signing secrets")
+	}
+	if err := registerBuildInfo(metrics.Registry, version); err != nil {
+		return err
 	}
 	config := operator.Config{
 		Codat: codatclient.Options{
@@ -155,9 +173,16 @@ func run(o options) error {
 		Workers:     o.maxConcurrent,
 		Registry:    metrics.Registry,
 		Log:         ctrl.Log,
+
+		DefaultDeletionPolicy: deletionPolicy,
 	}
 	if o.webhookAddr != "" {
 		config.Webhooks = &operator.Webhooks{Addr: o.webhookAddr, CertDir: o.webhookCertDir, Secret: webhookSecret}
+		if o.podName != "" && o.podNamespace != "" {
+			config.Webhooks.LeaderPod = types.NamespacedName{Namespace: o.podNamespace, Name: o.podName}
+		} else {
+			log.Info("--pod-name or --pod-namespace is empty: the leader does not label its Pod, so a Service that selects " + webhook.LabelReceiver + " routes no delivery")
+		}
 	}
 
 	var tlsOpts []func(*tls.Config)
@@ -220,6 +245,16 @@ func defaultCredentials(secret string) (controller.DefaultCredentials, error) {
 	}
 	name, err := namespacedName("--default-credentials-secret", secret)
 	return controller.DefaultCredentials{Secret: name}, err
+}
+
+// parseDeletionPolicy reads --default-deletion-policy; empty keeps the built-in rule.
+func parseDeletionPolicy(v string) (codatv1.DeletionPolicy, error) {
+	switch p := codatv1.DeletionPolicy(v); p {
+	case "", codatv1.DeletionPolicyDelete, codatv1.DeletionPolicyUnlink, codatv1.DeletionPolicyOrphan:
+		return p, nil
+	default:
+		return "", fmt.Errorf("--default-deletion-policy %q: must be Delete, Unlink or Orphan (or empty for the built-in rule)", v)
+	}
 }
 
 // namespacedName parses namespace/name; empty is no name.

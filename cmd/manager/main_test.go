@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -46,5 +47,38 @@ func TestCheckKubernetes(t *testing.T) {
 		if err != nil && !ok && v != "not-a-version" && !strings.Contains(err.Error(), "needs 1.32.0 or later") {
 			t.Errorf("%s: the error does not say which version is needed: %v", v, err)
 		}
+	}
+}
+
+func TestParseDeletionPolicy(t *testing.T) {
+	for v, ok := range map[string]bool{"": true, "Delete": true, "Unlink": true, "Orphan": true, "orphan": false, "Keep": false} {
+		got, err := parseDeletionPolicy(v)
+		if (err == nil) != ok {
+			t.Errorf("%q: error %v, want accepted %v", v, err, ok)
+		}
+		if ok && string(got) != v {
+			t.Errorf("%q: parsed as %q", v, got)
+		}
+		if !ok && (err == nil || !strings.Contains(err.Error(), "must be Delete, Unlink or Orphan")) {
+			t.Errorf("%q: the error does not say the allowed values: %v", v, err)
+		}
+	}
+}
+
+func TestBuildInfo(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if err := registerBuildInfo(reg, "v1.2.3"); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(families) != 1 || families[0].GetName() != metricBuildInfo || len(families[0].GetMetric()) != 1 {
+		t.Fatalf("gathered %v", families)
+	}
+	m := families[0].GetMetric()[0]
+	if m.GetGauge().GetValue() != 1 || len(m.GetLabel()) != 1 || m.GetLabel()[0].GetName() != "version" || m.GetLabel()[0].GetValue() != "v1.2.3" {
+		t.Errorf("%s: %v", metricBuildInfo, m)
 	}
 }

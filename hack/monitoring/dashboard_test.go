@@ -16,15 +16,20 @@ import (
 // operatorMetrics are the metrics the manager exports (docs/operations.md),
 // with their type: histograms are read through _bucket, _sum and _count.
 var operatorMetrics = map[string]string{
-	"codat_client_requests_total":           "counter",
-	"codat_client_request_duration_seconds": "histogram",
-	"codat_client_rate_limit_remaining":     "gauge",
-	"codat_client_rate_limit_limit":         "gauge",
-	"codat_connections":                     "gauge",
-	"codat_connections_stalled":             "gauge",
-	"codat_reconcile_failures_total":        "counter",
-	"codat_webhook_events_total":            "counter",
-	"codat_requests_budget_mode":            "gauge",
+	"codat_client_requests_total":                          "counter",
+	"codat_client_request_duration_seconds":                "histogram",
+	"codat_client_rate_limit_remaining":                    "gauge",
+	"codat_client_rate_limit_limit":                        "gauge",
+	"codat_connections":                                    "gauge",
+	"codat_connections_stalled":                            "gauge",
+	"codat_reconcile_failures_total":                       "counter",
+	"codat_webhook_events_total":                           "counter",
+	"codat_requests_budget_mode":                           "gauge",
+	"codat_connections_awaiting_authorization_max_seconds": "gauge",
+	"codat_operator_build_info":                            "gauge",
+	"codat_webhook_receiver_healthy":                       "gauge",
+	// controller-runtime's, exported by the manager too.
+	"leader_election_master_status": "gauge",
 }
 
 // known says whether a metric name is one the operator exports.
@@ -110,7 +115,9 @@ func TestDashboard(t *testing.T) {
 	for _, v := range dash.Templating.List {
 		vars = append(vars, v.Name)
 	}
-	for _, want := range []string{"datasource", "namespace"} {
+	// The operator's namespace, and the tenants' (the objects' namespace label, which Prometheus
+	// stores as exported_namespace behind a ServiceMonitor).
+	for _, want := range []string{"datasource", "namespace", "tenant"} {
 		if !slices.Contains(vars, want) {
 			t.Errorf("no template variable %q (have %v)", want, vars)
 		}

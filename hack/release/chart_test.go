@@ -27,26 +27,33 @@ const (
 // nonDefault exercises every switch of values.yaml.
 func nonDefault() map[string]any {
 	return map[string]any{
-		"image":             map[string]any{"repository": "registry.example.com/platform/codat-operator", "digest": digest},
-		"imagePullSecrets":  []any{map[string]any{"name": "registry-credentials"}},
-		"commonLabels":      map[string]any{"team": "payments"},
-		"commonAnnotations": map[string]any{"example.com/owner": "payments"},
-		"crds":              map[string]any{"keep": false},
-		"replicaCount":      2,
+		"image":                map[string]any{"repository": "registry.example.com/platform/codat-operator", "digest": digest},
+		"imagePullSecrets":     []any{map[string]any{"name": "registry-credentials"}},
+		"commonLabels":         map[string]any{"team": "payments"},
+		"commonAnnotations":    map[string]any{"example.com/owner": "payments"},
+		"crds":                 map[string]any{"keep": false},
+		"replicaCount":         2,
+		"revisionHistoryLimit": 5,
+		"strategy":             map[string]any{"type": "Recreate"},
+		"podDisruptionBudget":  map[string]any{"enabled": true},
+		"extraVolumes":         []any{map[string]any{"name": "proxy-ca", "configMap": map[string]any{"name": "proxy-ca-bundle"}}},
+		"extraVolumeMounts":    []any{map[string]any{"name": "proxy-ca", "mountPath": "/etc/codat-operator/ca", "readOnly": true}},
+		"grafanaDashboard":     map[string]any{"enabled": true, "namespace": "monitoring"},
 		"defaultCredentials": map[string]any{
 			"secretName": "",
 		},
-		"watchNamespaces":   []any{"customers", "partners"},
-		"extraArgs":         []any{"--poll-interval=5m"},
-		"extraEnv":          []any{map[string]any{"name": "CODAT_BASE_URL", "value": "https://api.codat.io"}},
-		"serviceAccount":    map[string]any{"annotations": map[string]any{"example.com/role": "codat"}},
-		"podAnnotations":    map[string]any{"example.com/scrape": "false"},
-		"podLabels":         map[string]any{"tier": "control"},
-		"nodeSelector":      map[string]any{"kubernetes.io/os": "linux"},
-		"tolerations":       []any{map[string]any{"key": "dedicated", "operator": "Equal", "value": "operators", "effect": "NoSchedule"}},
-		"affinity":          map[string]any{"podAntiAffinity": map[string]any{"preferredDuringSchedulingIgnoredDuringExecution": []any{map[string]any{"weight": 100, "podAffinityTerm": map[string]any{"topologyKey": "kubernetes.io/hostname", "labelSelector": map[string]any{"matchLabels": map[string]any{"app.kubernetes.io/name": "codat-operator"}}}}}}},
-		"priorityClassName": "system-cluster-critical",
-		"resources":         map[string]any{"requests": map[string]any{"cpu": "50m", "memory": "128Mi"}, "limits": map[string]any{"memory": "512Mi"}},
+		"watchNamespaces":       []any{"customers", "partners"},
+		"defaultDeletionPolicy": "Orphan",
+		"extraArgs":             []any{"--poll-interval=5m"},
+		"extraEnv":              []any{map[string]any{"name": "CODAT_BASE_URL", "value": "https://api.codat.io"}},
+		"serviceAccount":        map[string]any{"annotations": map[string]any{"example.com/role": "codat"}},
+		"podAnnotations":        map[string]any{"example.com/scrape": "false"},
+		"podLabels":             map[string]any{"tier": "control"},
+		"nodeSelector":          map[string]any{"kubernetes.io/os": "linux"},
+		"tolerations":           []any{map[string]any{"key": "dedicated", "operator": "Equal", "value": "operators", "effect": "NoSchedule"}},
+		"affinity":              map[string]any{"podAntiAffinity": map[string]any{"preferredDuringSchedulingIgnoredDuringExecution": []any{map[string]any{"weight": 100, "podAffinityTerm": map[string]any{"topologyKey": "kubernetes.io/hostname", "labelSelector": map[string]any{"matchLabels": map[string]any{"app.kubernetes.io/name": "codat-operator"}}}}}}},
+		"priorityClassName":     "system-cluster-critical",
+		"resources":             map[string]any{"requests": map[string]any{"cpu": "50m", "memory": "128Mi"}, "limits": map[string]any{"memory": "512Mi"}},
 		"metrics": map[string]any{
 			"tls": map[string]any{"certManager": map[string]any{"enabled": true, "issuerRef": map[string]any{"name": "cluster-ca", "kind": "ClusterIssuer"}}},
 			"serviceMonitor": map[string]any{
@@ -228,7 +235,7 @@ func TestChartNonDefaultValues(t *testing.T) {
 	}
 	args, _ := json.Marshal(c["args"])
 	for _, want := range []string{
-		`"--watch-namespaces=customers,partners"`, `"--metrics-cert-path=/tmp/k8s-metrics-server/metrics-certs"`, `"--poll-interval=5m"`, `"--leader-elect"`,
+		`"--watch-namespaces=customers,partners"`, `"--default-deletion-policy=Orphan"`, `"--metrics-cert-path=/tmp/k8s-metrics-server/metrics-certs"`, `"--poll-interval=5m"`, `"--leader-elect"`,
 		`"--webhook-bind-address=:9444"`, `"--webhook-secret=$(POD_NAMESPACE)/codat-signing"`, `"--webhook-cert-dir=/tmp/codat-webhooks/certs"`,
 		`"--codat-base-url=https://api.codat.example"`, `"--codat-requests-per-second=2.5"`, `"--codat-burst=5"`, `"--codat-quota-share=0.5"`, `"--codat-quota-floor=0"`,
 	} {
@@ -354,16 +361,7 @@ func checkWebhookReceiver(t *testing.T, objs []*unstructured.Unstructured, d *un
 	if svc.GetAnnotations()["example.com/exposed"] != "ingress" {
 		t.Errorf("webhook Service annotations %v lack webhook.service.annotations", svc.GetAnnotations())
 	}
-	sel, _, _ := unstructured.NestedStringMap(svc.Object, "spec", "selector")
-	podLabels, _, _ := unstructured.NestedStringMap(d.Object, "spec", "template", "metadata", "labels")
-	if len(sel) == 0 {
-		t.Error("the webhook Service selects no pods")
-	}
-	for k, v := range sel {
-		if podLabels[k] != v {
-			t.Errorf("the webhook Service selects %s=%s, the pods have %q", k, v, podLabels[k])
-		}
-	}
+	checkSelectsTheLeader(t, svc, d)
 
 	ing := mustFind(t, objs, "Ingress", fullname+"-webhooks")
 	var spec struct {
@@ -419,10 +417,34 @@ func checkWebhookReceiver(t *testing.T, objs []*unstructured.Unstructured, d *un
 		t.Errorf("webhook NetworkPolicy ingress (-want +got):\n%s", diff)
 	}
 	npSel, _, _ := unstructured.NestedStringMap(np.Object, "spec", "podSelector", "matchLabels")
+	podLabels, _, _ := unstructured.NestedStringMap(d.Object, "spec", "template", "metadata", "labels")
 	for k, v := range npSel {
 		if podLabels[k] != v {
 			t.Errorf("the webhook NetworkPolicy selects %s=%s, the pods have %q", k, v, podLabels[k])
 		}
+	}
+}
+
+// checkSelectsTheLeader: the webhook Service selects the manager's pods, and of them only the one
+// the leader labels: the pod template must not carry the label, or every replica would match.
+func checkSelectsTheLeader(t *testing.T, svc, d *unstructured.Unstructured) {
+	t.Helper()
+	sel, _, _ := unstructured.NestedStringMap(svc.Object, "spec", "selector")
+	podLabels, _, _ := unstructured.NestedStringMap(d.Object, "spec", "template", "metadata", "labels")
+	if sel["codat.io/webhook-receiver"] != "leader" {
+		t.Errorf("the webhook Service %s selects %v: not the leader's Pod alone (codat.io/webhook-receiver=leader)", svc.GetName(), sel)
+	}
+	if _, ok := podLabels["codat.io/webhook-receiver"]; ok {
+		t.Errorf("the pod template carries codat.io/webhook-receiver: every replica would receive deliveries")
+	}
+	for k, v := range sel {
+		if k != "codat.io/webhook-receiver" && podLabels[k] != v {
+			t.Errorf("the webhook Service selects %s=%s, the pods have %q", k, v, podLabels[k])
+		}
+	}
+	env, _ := json.Marshal(container(t, d)["env"])
+	if !bytes.Contains(env, []byte(`{"name":"POD_NAME","valueFrom":{"fieldRef":{"fieldPath":"metadata.name"}}}`)) {
+		t.Errorf("the manager is not told its Pod's name (POD_NAME), which the leader labels: env %s", env)
 	}
 }
 
@@ -451,6 +473,19 @@ func TestChartWebhookDefaults(t *testing.T) {
 	}
 	ks := mustFind(t, kustObjs, "Service", "codat-operator-webhooks")
 	cs := mustFind(t, chartObjs, "Service", "codat-operator-webhooks")
+	checkSelectsTheLeader(t, ks, mustFind(t, kustObjs, "Deployment", "codat-operator-controller-manager"))
+	checkSelectsTheLeader(t, cs, cd)
+	kr := mustFind(t, kustObjs, "Role", "codat-operator-webhook-receiver-role")
+	cr := mustFind(t, chartObjs, "Role", "codat-operator-webhook-receiver-role")
+	if diff := cmp.Diff(kr.Object["rules"], cr.Object["rules"]); diff != "" {
+		t.Errorf("rules of the webhook receiver's Role (-config +chart):\n%s", diff)
+	}
+	for _, objs := range [][]*unstructured.Unstructured{kustObjs, chartObjs} {
+		rb := mustFind(t, objs, "RoleBinding", "codat-operator-webhook-receiver-rolebinding")
+		if ref, _, _ := unstructured.NestedString(rb.Object, "roleRef", "name"); ref != "codat-operator-webhook-receiver-role" {
+			t.Errorf("the webhook receiver's RoleBinding binds %q", ref)
+		}
+	}
 	kp, _, _ := unstructured.NestedSlice(ks.Object, "spec", "ports")
 	cp, _, _ := unstructured.NestedSlice(cs.Object, "spec", "ports")
 	if diff := cmp.Diff(kp, cp); diff != "" {
@@ -522,7 +557,7 @@ func TestChartRefuses(t *testing.T) {
 		want        string
 	}{
 		"the latest tag":                   {map[string]any{"image": map[string]any{"tag": "latest"}}, "1.32.0", "latest is not allowed"},
-		"a digest that is not a digest":    {map[string]any{"image": map[string]any{"digest": "v1"}}, "1.32.0", "not a sha256"},
+		"a digest that is not a digest":    {map[string]any{"image": map[string]any{"digest": "v1"}}, "1.32.0", "at '/image/digest': 'v1' does not match pattern '^(sha256:"},
 		"a ServiceMonitor without TLS":     {map[string]any{"metrics": map[string]any{"serviceMonitor": map[string]any{"enabled": true}}}, "1.32.0", "verifies the manager's certificate"},
 		"cert-manager without issuer":      {map[string]any{"metrics": map[string]any{"tls": map[string]any{"certManager": map[string]any{"enabled": true}}}}, "1.32.0", "issuerRef.name is required"},
 		"Kubernetes 1.31":                  {nil, "1.31.4", "kubeVersion"},
@@ -595,7 +630,10 @@ func TestChartAppliesToAPIServer(t *testing.T) {
 			"deployment.apps/codat-operator-controller-manager serverside-applied (server dry run)",
 			"clusterrole.rbac.authorization.k8s.io/codat-operator-manager-role serverside-applied (server dry run)",
 		}},
-		{"non-default values", "payments", "platform", nonDefault(), []string{"customers", "partners"}, []string{
+		{"non-default values", "payments", "platform", nonDefault(), []string{"customers", "partners", "monitoring"}, []string{
+			"poddisruptionbudget.policy/payments-codat-operator-controller-manager serverside-applied (server dry run)",
+			"configmap/payments-codat-operator-dashboard serverside-applied (server dry run)",
+			"secret/payments-codat-operator-metrics-scraper-token serverside-applied (server dry run)",
 			"deployment.apps/payments-codat-operator-controller-manager serverside-applied (server dry run)",
 			"servicemonitor.monitoring.coreos.com/payments-codat-operator-controller-manager-metrics-monitor serverside-applied (server dry run)",
 			"prometheusrule.monitoring.coreos.com/payments-codat-operator-alerts serverside-applied (server dry run)",
@@ -708,5 +746,162 @@ func TestConfigServiceMonitorVerifiesCertificate(t *testing.T) {
 	chartEP.Interval = "" // the chart sets metrics.serviceMonitor.interval; config leaves Prometheus's default
 	if diff := cmp.Diff(chartEP, monitor.Spec.Endpoints[0]); diff != "" {
 		t.Errorf("ServiceMonitor endpoint (-chart +config):\n%s", diff)
+	}
+}
+
+// TestCRDSurvivesGitOps: deleting the CRD deletes every CodatConnection, and Argo CD prunes and
+// deletes what it rendered from a chart without reading helm.sh/resource-policy. The chart's CRD
+// (with crds.keep, the default) and install.yaml's carry the annotations Argo CD and Flux read.
+func TestCRDSurvivesGitOps(t *testing.T) {
+	protect := map[string]string{
+		"argocd.argoproj.io/sync-options":   "Prune=false,Delete=false",
+		"kustomize.toolkit.fluxcd.io/prune": "disabled",
+	}
+	_, chartObjs := renderObjects(t, nil, release, namespace)
+	out, stderr, err := kubectl(t, "", "kustomize", filepath.Join(repoRoot, "config", "default"))
+	if err != nil {
+		t.Fatalf("kubectl kustomize config/default: %v: %s", err, stderr)
+	}
+	for source, objs := range map[string][]*unstructured.Unstructured{"the chart": chartObjs, "config/default": decodeAll(t, out)} {
+		crd := mustFind(t, objs, "CustomResourceDefinition", "codatconnections.codat.io")
+		for k, v := range protect {
+			if got := crd.GetAnnotations()[k]; got != v {
+				t.Errorf("%s: the CRD's annotation %s is %q, want %q", source, k, got, v)
+			}
+		}
+	}
+	_, unkept := renderObjects(t, map[string]any{"crds": map[string]any{"keep": false}}, release, namespace)
+	crd := mustFind(t, unkept, "CustomResourceDefinition", "codatconnections.codat.io")
+	for k := range protect {
+		if _, ok := crd.GetAnnotations()[k]; ok {
+			t.Errorf("crds.keep=false: the CRD still carries %s", k)
+		}
+	}
+}
+
+// TestChartPlatformValues: what platform teams set on operators' charts renders where it belongs:
+// revisionHistoryLimit, the rollout strategy, a PodDisruptionBudget, extra volumes and mounts (a
+// CA bundle for a proxy), extra egress rules, the probes, and the dashboard ConfigMap for
+// Grafana's sidecar.
+func TestChartPlatformValues(t *testing.T) {
+	probe := map[string]any{"httpGet": map[string]any{"path": "/healthz", "port": "health"}, "initialDelaySeconds": int64(30), "periodSeconds": int64(30), "failureThreshold": int64(5)}
+	egress := map[string]any{"to": []any{map[string]any{"ipBlock": map[string]any{"cidr": "10.0.0.10/32"}}}, "ports": []any{map[string]any{"port": int64(3128), "protocol": "TCP"}}}
+	_, objs := renderObjects(t, map[string]any{
+		"replicaCount":         2,
+		"revisionHistoryLimit": 3,
+		"strategy":             map[string]any{"type": "Recreate"},
+		"podDisruptionBudget":  map[string]any{"enabled": true},
+		"extraVolumes":         []any{map[string]any{"name": "proxy-ca", "configMap": map[string]any{"name": "proxy-ca-bundle"}}},
+		"extraVolumeMounts":    []any{map[string]any{"name": "proxy-ca", "mountPath": "/etc/codat-operator/ca", "readOnly": true}},
+		"livenessProbe":        probe,
+		"networkPolicy":        map[string]any{"enabled": true, "egress": map[string]any{"enabled": true, "extraRules": []any{egress}}},
+		"grafanaDashboard":     map[string]any{"enabled": true, "namespace": "monitoring", "annotations": map[string]any{"grafana_folder": "Operators"}},
+	}, release, namespace)
+
+	d := mustFind(t, objs, "Deployment", "codat-operator-controller-manager")
+	for path, want := range map[string]any{"revisionHistoryLimit": int64(3), "strategy.type": "Recreate"} {
+		got, _, _ := unstructured.NestedFieldNoCopy(d.Object, append([]string{"spec"}, strings.Split(path, ".")...)...)
+		if got != want {
+			t.Errorf("Deployment spec.%s %v, want %v", path, got, want)
+		}
+	}
+	c := container(t, d)
+	if diff := cmp.Diff(probe, c["livenessProbe"]); diff != "" {
+		t.Errorf("livenessProbe (-values +rendered):\n%s", diff)
+	}
+	mounts, _ := json.Marshal(c["volumeMounts"])
+	vols, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "volumes")
+	volsJSON, _ := json.Marshal(vols)
+	if !bytes.Contains(mounts, []byte(`"mountPath":"/etc/codat-operator/ca"`)) || !bytes.Contains(volsJSON, []byte(`"configMap":{"name":"proxy-ca-bundle"}`)) {
+		t.Errorf("extra volume or mount missing: volumes %s, mounts %s", volsJSON, mounts)
+	}
+
+	pdb := mustFind(t, objs, "PodDisruptionBudget", "codat-operator-controller-manager")
+	if got, _, _ := unstructured.NestedFieldNoCopy(pdb.Object, "spec", "maxUnavailable"); got != int64(1) {
+		t.Errorf("PodDisruptionBudget maxUnavailable %v, want 1", got)
+	}
+	sel, _, _ := unstructured.NestedStringMap(pdb.Object, "spec", "selector", "matchLabels")
+	podLabels, _, _ := unstructured.NestedStringMap(d.Object, "spec", "template", "metadata", "labels")
+	for k, v := range sel {
+		if podLabels[k] != v {
+			t.Errorf("the PodDisruptionBudget selects %s=%s, the pods have %q", k, v, podLabels[k])
+		}
+	}
+
+	np := mustFind(t, objs, "NetworkPolicy", "codat-operator-egress")
+	rules, _, _ := unstructured.NestedSlice(np.Object, "spec", "egress")
+	if len(rules) != 4 || cmp.Diff(egress, rules[3]) != "" {
+		t.Errorf("egress rules %v: want DNS, the API server, Codat and the extra rule", rules)
+	}
+
+	board := mustFind(t, objs, "ConfigMap", "codat-operator-dashboard")
+	want, err := os.ReadFile(filepath.Join(repoRoot, "config", "grafana", "codat-operator.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := unstructured.NestedString(board.Object, "data", "codat-operator.json"); got != strings.TrimRight(string(want), "\n") {
+		t.Errorf("the dashboard ConfigMap does not hold config/grafana/codat-operator.json")
+	}
+	if board.GetNamespace() != "monitoring" || board.GetLabels()["grafana_dashboard"] != "1" || board.GetAnnotations()["grafana_folder"] != "Operators" {
+		t.Errorf("dashboard ConfigMap in %q with labels %v, annotations %v", board.GetNamespace(), board.GetLabels(), board.GetAnnotations())
+	}
+	if find(objs, "ServiceAccount", "codat-operator-metrics-scraper") != nil {
+		t.Error("a metrics scraper ServiceAccount without a ServiceMonitor")
+	}
+}
+
+// TestChartServiceMonitorAuthorization: the ServiceMonitor authenticates with the token of a
+// ServiceAccount the chart creates (authorization, not the deprecated bearerTokenFile), and that
+// ServiceAccount may read the metrics: asked of a real API server.
+func TestChartServiceMonitorAuthorization(t *testing.T) {
+	const rel, ns = "scrape", "scrape-operator"
+	_, objs := renderObjects(t, map[string]any{"metrics": map[string]any{
+		"tls":            map[string]any{"secretName": "metrics-tls"},
+		"serviceMonitor": map[string]any{"enabled": true},
+	}}, rel, ns)
+	var monitor monitoringv1.ServiceMonitor
+	strictDecode(t, mustFind(t, objs, "ServiceMonitor", ""), &monitor)
+	ep := monitor.Spec.Endpoints[0]
+	if ep.BearerTokenFile != "" { //nolint:staticcheck // checking that the deprecated field is not used
+		t.Errorf("the ServiceMonitor uses bearerTokenFile %q", ep.BearerTokenFile) //nolint:staticcheck // as above
+	}
+	if ep.Authorization == nil || ep.Authorization.Credentials == nil || ep.Authorization.Credentials.Key != "token" {
+		t.Fatalf("ServiceMonitor authorization %+v, want the key token of a Secret", ep.Authorization)
+	}
+	if ep.Authorization.Type != "" && ep.Authorization.Type != "Bearer" {
+		t.Errorf("authorization type %q, want Bearer", ep.Authorization.Type)
+	}
+	secret := mustFind(t, objs, "Secret", ep.Authorization.Credentials.Name)
+	if typ, _, _ := unstructured.NestedString(secret.Object, "type"); typ != "kubernetes.io/service-account-token" {
+		t.Errorf("Secret %s has type %q, want a ServiceAccount token", secret.GetName(), typ)
+	}
+	sa := mustFind(t, objs, "ServiceAccount", secret.GetAnnotations()["kubernetes.io/service-account.name"])
+
+	env := startAPIServer(t)
+	if _, stderr, err := kubectl(t, "", "--kubeconfig", env.Kubeconfig, "create", "namespace", ns); err != nil {
+		t.Fatalf("creating namespace %s: %v: %s", ns, err, stderr)
+	}
+	var rbac []string
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "ClusterRole", "ClusterRoleBinding", "ServiceAccount":
+			y, err := yaml.Marshal(o.Object)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rbac = append(rbac, string(y))
+		}
+	}
+	if _, stderr, err := kubectl(t, strings.Join(rbac, "---\n"), "--kubeconfig", env.Kubeconfig, "apply", "--server-side", "-f", "-"); err != nil {
+		t.Fatalf("applying the chart's RBAC: %v: %s", err, stderr)
+	}
+	for as, want := range map[string]string{
+		"system:serviceaccount:" + ns + ":" + sa.GetName(): "yes",
+		"system:serviceaccount:" + ns + ":default":         "no",
+	} {
+		out, _, _ := kubectl(t, "", "--kubeconfig", env.Kubeconfig, "auth", "can-i", "get", "/metrics", "--as", as)
+		if got := strings.TrimSpace(out); got != want {
+			t.Errorf("can %s get /metrics: %q, want %q", as, got, want)
+		}
 	}
 }

@@ -89,7 +89,7 @@ func Release(o Options) (Artifacts, error) {
 }
 
 // writeInstallYAML renders config/default with kustomize (kubectl's), with
-// the image set as the Makefile's build-installer does.
+// the image set as the Makefile's build-installer does and the version label.
 func writeInstallYAML(o Options, tag string) (string, error) {
 	overlay, err := os.MkdirTemp(o.OutDir, ".installer-")
 	if err != nil {
@@ -108,8 +108,10 @@ func writeInstallYAML(o Options, tag string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	kustomization := fmt.Sprintf("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- %s\nimages:\n- name: controller\n  newName: %s\n  newTag: %s\n",
-		filepath.ToSlash(rel), o.ImageRepository, tag)
+	// The image config/default names is the released repository at the chart's appVersion; every
+	// object says which release it belongs to, as the chart's objects do.
+	kustomization := fmt.Sprintf("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- %s\nimages:\n- name: %s\n  newName: %s\n  newTag: %s\nlabels:\n- pairs:\n    app.kubernetes.io/version: %s\n",
+		filepath.ToSlash(rel), DefaultImageRepository, o.ImageRepository, tag, tag)
 	if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(kustomization), 0o644); err != nil {
 		return "", err
 	}

@@ -88,3 +88,49 @@ func TestChartUserRolesAggregation(t *testing.T) {
 		}
 	}
 }
+
+// TestChartWebhookRBAC: with webhook.enabled the manager may label the Pods of its own namespace
+// (the leader's, for the receiver's Service), and no other namespace's; without it, none.
+func TestChartWebhookRBAC(t *testing.T) {
+	const rel, ns = "hooks", "hooks-operator"
+	env := startAPIServer(t)
+	_, objs := renderObjects(t, map[string]any{"webhook": map[string]any{"enabled": true}}, rel, ns)
+	var rbac []string
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
+			y, err := yaml.Marshal(o.Object)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rbac = append(rbac, string(y))
+		}
+	}
+	for _, n := range []string{ns, "hooks-elsewhere"} {
+		if _, stderr, err := kubectl(t, "", "--kubeconfig", env.Kubeconfig, "create", "namespace", n); err != nil {
+			t.Fatalf("creating namespace %s: %v: %s", n, err, stderr)
+		}
+	}
+	if _, stderr, err := kubectl(t, strings.Join(rbac, "---\n"), "--kubeconfig", env.Kubeconfig, "apply", "--server-side", "-f", "-"); err != nil {
+		t.Fatalf("applying the chart's RBAC: %v: %s", err, stderr)
+	}
+	sa := "system:serviceaccount:" + ns + ":" + rel + "-codat-operator-controller-manager"
+	for _, c := range []struct {
+		verb, namespace string
+		want            bool
+	}{
+		{"patch", ns, true},
+		{"list", ns, true},
+		{"patch", "hooks-elsewhere", false},
+		{"delete", ns, false},
+	} {
+		out, _, _ := kubectl(t, "", "--kubeconfig", env.Kubeconfig, "auth", "can-i", c.verb, "pods", "--as", sa, "-n", c.namespace)
+		if got := strings.TrimSpace(out) == "yes"; got != c.want {
+			t.Errorf("%s pods in %s: %q, want allowed=%v", c.verb, c.namespace, strings.TrimSpace(out), c.want)
+		}
+	}
+	_, plain := renderObjects(t, nil, rel, ns)
+	if r := find(plain, "Role", rel+"-codat-operator-webhook-receiver-role"); r != nil {
+		t.Error("the webhook receiver's Role without webhook.enabled")
+	}
+}

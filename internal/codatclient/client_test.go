@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -617,6 +618,62 @@ func TestMetrics(t *testing.T) {
 	}
 	if _, err := codatclient.NewMetrics(reg); err == nil {
 		t.Error("registering the metrics twice with one registry succeeded")
+	}
+}
+
+// A key no longer used (rotated away) drops out of the rate-limit gauges an hour after its last
+// answer, so that an alert on its quota resolves; a key in use stays.
+func TestRateLimitGaugesForgetUnusedKeys(t *testing.T) {
+	_, srv := startSim(t)
+	reg := prometheus.NewRegistry()
+	m, err := codatclient.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	m.Now = func() time.Time { return now }
+	o := fastOptions(srv.URL)
+	o.Metrics = m
+	c := newClient(t, o)
+	get := func(key codatclient.APIKey) {
+		t.Helper()
+		if _, err := c.ListConnections(context.Background(), key, companyA); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys := func() map[string]bool {
+		t.Helper()
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, f := range families {
+			if f.GetName() != codatclient.MetricRateLimitRemaining && f.GetName() != codatclient.MetricRateLimitLimit {
+				continue
+			}
+			for _, series := range f.GetMetric() {
+				out[f.GetName()+"/"+labels(series)["key"]] = true
+			}
+		}
+		return out
+	}
+	old, rotated := testKey, otherKey
+	get(old)
+	if got := keys(); !got[codatclient.MetricRateLimitRemaining+"/"+old.Fingerprint()] || !got[codatclient.MetricRateLimitLimit+"/"+old.Fingerprint()] {
+		t.Fatalf("gauges %v lack the key in use", got)
+	}
+	// The key is rotated: only the new one is used from now on.
+	now = now.Add(codatclient.KeyMetricsTTL / 2)
+	get(rotated)
+	now = now.Add(codatclient.KeyMetricsTTL/2 + time.Second)
+	get(rotated)
+	want := map[string]bool{
+		codatclient.MetricRateLimitRemaining + "/" + rotated.Fingerprint(): true,
+		codatclient.MetricRateLimitLimit + "/" + rotated.Fingerprint():     true,
+	}
+	if diff := cmp.Diff(want, keys()); diff != "" {
+		t.Errorf("rate-limit gauges an hour after the old key's last answer (-want +got):\n%s", diff)
 	}
 }
 

@@ -3,6 +3,7 @@ package codatclient
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,12 +18,18 @@ const (
 	MetricRateLimitLimit     = "codat_client_rate_limit_limit"
 )
 
+// KeyMetricsTTL is how long an API key's rate-limit gauges outlive the last answer Codat sent
+// for it. A key the operator no longer uses (rotated, or its objects deleted) drops out of the
+// metrics, so that an alert about its quota resolves instead of firing until a restart.
+const KeyMetricsTTL = time.Hour
+
 // Metrics are the client's Prometheus metrics. A nil *Metrics records nothing.
 type Metrics struct {
-	requests  *prometheus.CounterVec
-	duration  *prometheus.HistogramVec
-	remaining *prometheus.GaugeVec
-	limit     *prometheus.GaugeVec
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	keys     *keyGauges
+	// Now is the clock of the keys' expiry (default time.Now); tests replace it.
+	Now func() time.Time
 }
 
 // NewMetrics creates the client's metrics and registers them with reg (the manager passes
@@ -38,16 +45,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Duration of requests to Codat, by operation.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
 		}, []string{"operation"}),
-		remaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: MetricRateLimitRemaining,
-			Help: "The last X-Rate-Limit-Remaining Codat sent, per API key (label key: the key's fingerprint).",
-		}, []string{"key"}),
-		limit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: MetricRateLimitLimit,
-			Help: "The last X-Rate-Limit-Limit (the daily quota) Codat sent, per API key (label key: the key's fingerprint).",
-		}, []string{"key"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.remaining, m.limit} {
+	m.keys = &keyGauges{m: m, seen: map[string]keyState{}}
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.keys} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -67,11 +67,76 @@ func (m *Metrics) rateLimit(rl RateLimit) {
 	if m == nil {
 		return
 	}
+	m.keys.observe(rl, m.now())
+}
+
+func (m *Metrics) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
+}
+
+var (
+	remainingDesc = prometheus.NewDesc(MetricRateLimitRemaining,
+		"The last X-Rate-Limit-Remaining Codat sent, per API key (label key: the key's fingerprint); a key unused for an hour drops out.",
+		[]string{"key"}, nil)
+	limitDesc = prometheus.NewDesc(MetricRateLimitLimit,
+		"The last X-Rate-Limit-Limit (the daily quota) Codat sent, per API key (label key: the key's fingerprint); a key unused for an hour drops out.",
+		[]string{"key"}, nil)
+)
+
+// keyGauges are the rate-limit gauges of the API keys answered for within KeyMetricsTTL.
+type keyGauges struct {
+	m    *Metrics
+	mu   sync.Mutex
+	seen map[string]keyState
+}
+
+// keyState is what Codat last said about one key's quota (-1: not said) and when.
+type keyState struct {
+	remaining, limit int
+	at               time.Time
+}
+
+func (k *keyGauges) observe(rl RateLimit, now time.Time) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	s, ok := k.seen[rl.Key]
+	if !ok {
+		s = keyState{remaining: -1, limit: -1}
+	}
 	if rl.Remaining >= 0 {
-		m.remaining.WithLabelValues(rl.Key).Set(float64(rl.Remaining))
+		s.remaining = rl.Remaining
 	}
 	if rl.Limit >= 0 {
-		m.limit.WithLabelValues(rl.Key).Set(float64(rl.Limit))
+		s.limit = rl.Limit
+	}
+	s.at = now
+	k.seen[rl.Key] = s
+}
+
+func (k *keyGauges) Describe(ch chan<- *prometheus.Desc) {
+	ch <- remainingDesc
+	ch <- limitDesc
+}
+
+// Collect forgets the keys not answered for within KeyMetricsTTL, then reports the others.
+func (k *keyGauges) Collect(ch chan<- prometheus.Metric) {
+	now := k.m.now()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for key, s := range k.seen {
+		if now.Sub(s.at) > KeyMetricsTTL {
+			delete(k.seen, key)
+			continue
+		}
+		if s.remaining >= 0 {
+			ch <- prometheus.MustNewConstMetric(remainingDesc, prometheus.GaugeValue, float64(s.remaining), key)
+		}
+		if s.limit >= 0 {
+			ch <- prometheus.MustNewConstMetric(limitDesc, prometheus.GaugeValue, float64(s.limit), key)
+		}
 	}
 }
 

@@ -13,7 +13,8 @@ import (
 // CacheTransform keeps in the manager's cache only what the reconciler reads: it drops every
 // object's managedFields; of the Secrets, whose metadata alone is cached to notice changes,
 // everything but their identity and version (and, on link URL Secrets, the owner and the link's
-// digest); of the Namespaces, all but their labels (the grant) and the operator's annotations.
+// digest); of the Namespaces, all but their labels (the grant) and the operator's annotations
+// (allowed companies, default deletion policy).
 // A Secret applied with kubectl carries its whole content in an annotation, which must not sit
 // in the operator's memory. The strings that
 // thousands of CodatConnections repeat (condition types, reasons and messages, platform names)
@@ -23,7 +24,7 @@ var CacheTransform toolscache.TransformFunc = func(in any) (any, error) {
 	case *metav1.PartialObjectMetadata:
 		o.ManagedFields = nil
 		if o.Kind == "Namespace" {
-			o.Annotations, o.OwnerReferences = only(o.Annotations, access.AnnotationCompanies, access.AnnotationCompanyTags), nil
+			o.Annotations, o.OwnerReferences = only(o.Annotations, access.AnnotationCompanies, access.AnnotationCompanyTags, codatv1.AnnotationDefaultDeletionPolicy), nil
 			break
 		}
 		o.Labels, o.Annotations = nil, only(o.Annotations, annotationLinkURLDigest)

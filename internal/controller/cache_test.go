@@ -71,7 +71,7 @@ func sameBytes(a, b string) bool {
 }
 
 // Of Secrets the cache keeps only what tells a link URL Secret apart; of Namespaces, the labels
-// that grant them and the annotations that narrow their companies.
+// that grant them and the annotations that narrow their companies or set their deletion policy.
 func TestCacheTransformMetadata(t *testing.T) {
 	owner := []metav1.OwnerReference{{Name: "acme", UID: "uid-acme"}}
 	applied := &metav1.PartialObjectMetadata{
@@ -86,7 +86,7 @@ func TestCacheTransformMetadata(t *testing.T) {
 	ns := &metav1.PartialObjectMetadata{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
 		ObjectMeta: metav1.ObjectMeta{Name: "team-a", Labels: map[string]string{access.LabelDefaultCredentials: "granted"}, OwnerReferences: owner,
-			Annotations: map[string]string{access.AnnotationCompanies: "c1", "kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+			Annotations: map[string]string{access.AnnotationCompanies: "c1", codatv1.AnnotationDefaultDeletionPolicy: "Orphan", "kubectl.kubernetes.io/last-applied-configuration": "{}"}},
 	}
 	for _, o := range []any{applied, link, ns} {
 		if _, err := CacheTransform(o); err != nil {
@@ -100,7 +100,7 @@ func TestCacheTransformMetadata(t *testing.T) {
 		t.Errorf("link Secret metadata: %+v", link.ObjectMeta)
 	}
 	if !maps.Equal(ns.Labels, map[string]string{access.LabelDefaultCredentials: "granted"}) ||
-		!maps.Equal(ns.Annotations, map[string]string{access.AnnotationCompanies: "c1"}) || ns.OwnerReferences != nil {
+		!maps.Equal(ns.Annotations, map[string]string{access.AnnotationCompanies: "c1", codatv1.AnnotationDefaultDeletionPolicy: "Orphan"}) || ns.OwnerReferences != nil {
 		t.Errorf("Namespace metadata: %+v", ns.ObjectMeta)
 	}
 }

@@ -59,6 +59,10 @@ type Reconciler struct {
 	Recorder    events.EventRecorder
 	Credentials DefaultCredentials
 	Intervals   Intervals
+	// DefaultDeletionPolicy is the deletion policy of objects that set none
+	// and whose namespace has no default (--default-deletion-policy); empty
+	// keeps the built-in rule (Delete, Orphan for adopted connections).
+	DefaultDeletionPolicy codatv1.DeletionPolicy
 	// LinkURLs says where link URLs go: status (the zero value) or Secrets.
 	LinkURLs LinkURLDestination
 	// Namespaces are those the manager watches (--watch-namespaces); empty is all.

@@ -93,7 +93,11 @@ func (r *Reconciler) end(ctx context.Context, p *pass) (reconcile.Result, error)
 	}
 
 	previous := failureReason(p.before.Conditions)
-	c.render(p.obj, next, r.LinkURLs)
+	policy, err := r.deletionPolicy(ctx, p.obj)
+	if err != nil {
+		policy = "" // the namespace could not be read: status keeps what it said
+	}
+	c.render(p.obj, next, r.LinkURLs, policy)
 	switch {
 	case c.stall != nil:
 		r.Metrics.failed(codatclient.NeedsPerson, c.stall.reason)

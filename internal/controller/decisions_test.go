@@ -18,8 +18,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
@@ -389,6 +391,18 @@ func TestDecisions(t *testing.T) {
 				o.Annotations = map[string]string{codatv1.AnnotationPaused: "true"}
 			}), codat: newFakeCodat(),
 			want: want{conditions: []string{"Ready=Unknown/Paused", "Reconciling=False/Paused", "Stalled=False/Paused", "Synced=False/Paused"}}},
+		{name: "paused after a stall: a person's decision, not a failure",
+			obj: object("paused-stall", stalledBy402, func(o *codatv1.CodatConnection) {
+				o.Annotations[codatv1.AnnotationPaused] = "true"
+			}), codat: newFakeCodat(),
+			want: want{conditions: []string{"Ready=False/Paused", "Reconciling=False/Paused", "Stalled=False/Paused", "Synced=False/Paused"}}},
+		{name: "paused while deleting: no call, and Stalled until the pause ends",
+			obj: object("paused-deleting", managing(connA, "Linked"), readyTrue, func(o *codatv1.CodatConnection) {
+				o.Annotations = map[string]string{codatv1.AnnotationPaused: "true"}
+				o.DeletionTimestamp = &metav1.Time{Time: testNow}
+			}), codat: newFakeCodat(conn(connA, "gbol", codatapi.StatusLinked, testNow)),
+			want: want{events: []string{codatv1.ReasonDeletionPaused},
+				conditions: []string{"Ready=True/Paused", "Reconciling=False/Paused", "Stalled=True/DeletionPaused", "Synced=False/Paused"}}},
 		{name: "an unchanged stall that Codat caused is not sent again",
 			obj: object("unchanged", stalledBy402), codat: newFakeCodat(),
 			want: want{conditions: []string{"Ready=False/AccountLimit", "Reconciling=False/AccountLimit", "Stalled=True/AccountLimit", "Synced=False/AccountLimit"}}},
@@ -435,6 +449,40 @@ func TestDecisions(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A deletion held up by the pause is what the status describes: its generation (which the API
+// server bumps when it sets deletionTimestamp) is observed, so GitOps tools see a stuck deletion
+// instead of waiting for a generation forever; a spec change made while paused and not deleting
+// is not.
+func TestPausedGenerations(t *testing.T) {
+	for _, deleting := range []bool{false, true} {
+		obj := object("paused", managing(connA, "Linked"), readyTrue, func(o *codatv1.CodatConnection) {
+			o.Annotations = map[string]string{codatv1.AnnotationPaused: "true"}
+			o.Generation = 2 // the status and conditions describe generation 1
+			if deleting {
+				o.DeletionTimestamp = &metav1.Time{Time: testNow}
+			}
+		})
+		obj.Status.ObservedGeneration = 1
+		w := newWorld(t, newFakeCodat(conn(connA, "gbol", codatapi.StatusLinked, testNow)), obj)
+		_, got := w.reconcile("paused")
+		want := int64(1)
+		if deleting {
+			want = 2
+			if !controllerutil.ContainsFinalizer(got, codatv1.Finalizer) {
+				t.Error("a paused object being deleted lost its finalizer")
+			}
+		}
+		if got.Status.ObservedGeneration != want {
+			t.Errorf("deleting=%v: status.observedGeneration %d, want %d", deleting, got.Status.ObservedGeneration, want)
+		}
+		for _, c := range got.Status.Conditions {
+			if c.ObservedGeneration != want {
+				t.Errorf("deleting=%v: %s observedGeneration %d, want %d", deleting, c.Type, c.ObservedGeneration, want)
+			}
+		}
 	}
 }
 
@@ -651,6 +699,72 @@ func TestDeletionPolicies(t *testing.T) {
 				}
 			default:
 				t.Fatalf("neither stalled nor retrying: %+v", obj.Status.Conditions)
+			}
+		})
+	}
+}
+
+// The platform's defaults: the namespace's annotation over the operator's flag, the object's own
+// field over both, and no default ever deletes an adopted connection.
+func TestDefaultDeletionPolicies(t *testing.T) {
+	const (
+		deleted  = "delete " + connA
+		unlinked = "unlink " + connA
+	)
+	cases := []struct {
+		name      string
+		operator  codatv1.DeletionPolicy
+		namespace *string
+		field     codatv1.DeletionPolicy
+		adopted   bool
+		want      codatv1.DeletionPolicy
+		wantCalls []string
+	}{
+		{name: "no default: a created connection is deleted", want: codatv1.DeletionPolicyDelete, wantCalls: []string{deleted}},
+		{name: "no default: an adopted connection is left", adopted: true, want: codatv1.DeletionPolicyOrphan},
+		{name: "the operator's default", operator: codatv1.DeletionPolicyOrphan, want: codatv1.DeletionPolicyOrphan},
+		{name: "the namespace's default over the operator's", operator: codatv1.DeletionPolicyOrphan, namespace: ptr.To("Unlink"),
+			want: codatv1.DeletionPolicyUnlink, wantCalls: []string{"get " + connA, unlinked}},
+		{name: "the field over both defaults", operator: codatv1.DeletionPolicyOrphan, namespace: ptr.To("Orphan"), field: codatv1.DeletionPolicyDelete,
+			want: codatv1.DeletionPolicyDelete, wantCalls: []string{deleted}},
+		{name: "a default of Delete leaves an adopted connection", adopted: true, namespace: ptr.To("Delete"), want: codatv1.DeletionPolicyOrphan},
+		{name: "a default of Unlink unlinks an adopted connection", adopted: true, operator: codatv1.DeletionPolicyUnlink,
+			want: codatv1.DeletionPolicyUnlink, wantCalls: []string{"get " + connA, unlinked}},
+		{name: "the field deletes an adopted connection", adopted: true, namespace: ptr.To("Orphan"), field: codatv1.DeletionPolicyDelete,
+			want: codatv1.DeletionPolicyDelete, wantCalls: []string{deleted}},
+		{name: "a value that is no policy reads as Orphan", operator: codatv1.DeletionPolicyDelete, namespace: ptr.To("delete"), want: codatv1.DeletionPolicyOrphan},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNS, Labels: map[string]string{access.LabelDefaultCredentials: "granted"}}}
+			if tc.namespace != nil {
+				ns.Annotations = map[string]string{codatv1.AnnotationDefaultDeletionPolicy: *tc.namespace}
+			}
+			withPolicy := func(o *codatv1.CodatConnection) {
+				o.Spec.DeletionPolicy = tc.field
+				if tc.adopted {
+					o.Spec.ConnectionID = connA
+				}
+			}
+			linked := conn(connA, "gbol", codatapi.StatusLinked, testNow)
+
+			// While it lives, the object shows the policy in effect.
+			w := newWorld(t, newFakeCodat(linked), ns, object("live", managing(connA, "Linked"), withPolicy))
+			w.r.DefaultDeletionPolicy = tc.operator
+			if _, obj := w.reconcile("live"); obj.Status.DeletionPolicy != tc.want {
+				t.Errorf("status.deletionPolicy %q, want %q", obj.Status.DeletionPolicy, tc.want)
+			}
+
+			// Deleting it does what that policy says.
+			w = newWorld(t, newFakeCodat(linked), ns, object("deleting", managing(connA, "Linked"), withPolicy, func(o *codatv1.CodatConnection) {
+				o.DeletionTimestamp = &metav1.Time{Time: testNow}
+			}))
+			w.r.DefaultDeletionPolicy = tc.operator
+			if _, obj := w.reconcile("deleting"); obj != nil {
+				t.Fatalf("the object was not released: %v", conditionsOf(obj))
+			}
+			if diff := cmp.Diff(tc.wantCalls, w.codat.calls); diff != "" {
+				t.Errorf("Codat calls (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -20,7 +20,11 @@ func (r *Reconciler) delete(ctx context.Context, obj *codatv1.CodatConnection, c
 	if !controllerutil.ContainsFinalizer(obj, codatv1.Finalizer) {
 		return nil
 	}
-	if policy := deletionPolicy(obj); policy != codatv1.DeletionPolicyOrphan {
+	policy, err := r.deletionPolicy(ctx, obj)
+	if err != nil {
+		return err
+	}
+	if policy != codatv1.DeletionPolicyOrphan {
 		var blocked *stallError
 		if errors.As(connectErr, &blocked) {
 			return stall(codatv1.ReasonDeletionBlocked, fmt.Sprintf(
@@ -97,17 +101,50 @@ func (r *Reconciler) release(ctx context.Context, obj *codatv1.CodatConnection, 
 	return nil
 }
 
-// deletionPolicy is the policy in effect: the spec's, else Delete for a
-// connection the operator creates and Orphan for an adopted one, which may
-// be someone else's (a connection made outside Kubernetes is never deleted
-// by surprise).
-func deletionPolicy(obj *codatv1.CodatConnection) codatv1.DeletionPolicy {
+// deletionPolicy is the policy in effect for obj: its spec's, else the
+// default of its namespace (annotation codat.io/default-deletion-policy),
+// else the operator's (DefaultDeletionPolicy), else the built-in rule.
+func (r *Reconciler) deletionPolicy(ctx context.Context, obj *codatv1.CodatConnection) (codatv1.DeletionPolicy, error) {
+	if obj.Spec.DeletionPolicy != "" {
+		return obj.Spec.DeletionPolicy, nil
+	}
+	configured := r.DefaultDeletionPolicy
+	ns, err := r.namespaceOf(ctx, obj)
+	if err != nil {
+		return "", err
+	}
+	if ns != nil {
+		if v, ok := ns.Annotations[codatv1.AnnotationDefaultDeletionPolicy]; ok {
+			configured = namespaceDeletionPolicy(v)
+		}
+	}
+	return defaultDeletionPolicy(configured, obj.Spec.ConnectionID != ""), nil
+}
+
+// defaultDeletionPolicy is the policy of an object that sets none, given the
+// default the platform configured (empty: none). Without one it is Delete for
+// a connection the operator creates and Orphan for an adopted one. An adopted
+// connection may be someone else's (made outside Kubernetes): a default never
+// deletes it, only the object's own field can.
+func defaultDeletionPolicy(configured codatv1.DeletionPolicy, adopted bool) codatv1.DeletionPolicy {
 	switch {
-	case obj.Spec.DeletionPolicy != "":
-		return obj.Spec.DeletionPolicy
-	case obj.Spec.ConnectionID != "":
+	case adopted && (configured == "" || configured == codatv1.DeletionPolicyDelete):
 		return codatv1.DeletionPolicyOrphan
-	default:
+	case configured == "":
 		return codatv1.DeletionPolicyDelete
+	default:
+		return configured
+	}
+}
+
+// namespaceDeletionPolicy reads a namespace's annotation. A value that is no
+// policy (a typo) reads as Orphan: a deletion must never follow a value nobody
+// can read.
+func namespaceDeletionPolicy(v string) codatv1.DeletionPolicy {
+	switch p := codatv1.DeletionPolicy(v); p {
+	case codatv1.DeletionPolicyDelete, codatv1.DeletionPolicyUnlink, codatv1.DeletionPolicyOrphan:
+		return p
+	default:
+		return codatv1.DeletionPolicyOrphan
 	}
 }

@@ -21,6 +21,9 @@ const (
 	MetricStalled = "codat_connections_stalled"
 	// MetricFailures counts failed reconciles by class and reason.
 	MetricFailures = "codat_reconcile_failures_total"
+	// MetricAwaitingMax is, per namespace, how long the connection that has waited longest for
+	// its business to authorize has waited.
+	MetricAwaitingMax = "codat_connections_awaiting_authorization_max_seconds"
 )
 
 // Metrics are the reconciler's own metrics. A nil *Metrics records nothing.
@@ -52,23 +55,34 @@ func (m *Metrics) failed(class codatclient.Class, reason string) {
 	}
 }
 
+// The gauges of the objects carry their namespace: a platform team sees which tenant is stuck.
+// Behind a ServiceMonitor (honorLabels false, its default) Prometheus stores the label as
+// exported_namespace, since namespace is the scraped pod's.
 var (
 	connectionsDesc = prometheus.NewDesc(MetricConnections,
-		"CodatConnections by the status Codat reports (connection_status; empty before the first create) and the reason of their Ready condition (ready_reason).",
-		[]string{"connection_status", "ready_reason"}, nil)
+		"CodatConnections by namespace, the status Codat reports (connection_status; empty before the first create), and the status and reason of their Ready condition (ready, ready_reason).",
+		[]string{"namespace", "connection_status", "ready", "ready_reason"}, nil)
 	stalledDesc = prometheus.NewDesc(MetricStalled,
-		"CodatConnections that are Stalled (only a person can unblock them), by the Stalled condition's reason.",
-		[]string{"reason"}, nil)
+		"CodatConnections that are Stalled (only a person can unblock them), by namespace and the Stalled condition's reason.",
+		[]string{"namespace", "reason"}, nil)
+	awaitingDesc = prometheus.NewDesc(MetricAwaitingMax,
+		"Per namespace, how long the CodatConnection that has waited longest for its business to authorize (Ready=False, AwaitingAuthorization or LinkFailed) has waited, from its Ready condition's last transition.",
+		[]string{"namespace"}, nil)
 )
 
 // connectionsCollector counts the cached objects at each scrape: no state to
-// keep in step with the objects, and the labels are bounded by Codat's few
-// statuses and the operator's reasons.
-type connectionsCollector struct{ reader client.Reader }
+// keep in step with the objects, and the labels are bounded by the cluster's
+// namespaces, Codat's few statuses and the operator's reasons.
+type connectionsCollector struct {
+	reader client.Reader
+	// now is the clock (nil: time.Now).
+	now func() time.Time
+}
 
 func (c connectionsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- connectionsDesc
 	ch <- stalledDesc
+	ch <- awaitingDesc
 }
 
 func (c connectionsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -80,23 +94,37 @@ func (c connectionsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(connectionsDesc, err)
 		return
 	}
-	type group struct{ status, reason string }
-	byGroup, stalled := map[group]int{}, map[string]int{}
+	type group struct{ namespace, status, ready, reason string }
+	type stall struct{ namespace, reason string }
+	now := time.Now
+	if c.now != nil {
+		now = c.now
+	}
+	byGroup, stalled, awaiting := map[group]int{}, map[stall]int{}, map[string]time.Duration{}
 	for i := range list.Items {
-		conds := list.Items[i].Status.Conditions
-		g := group{status: list.Items[i].Status.ConnectionStatus}
+		o := &list.Items[i]
+		conds := o.Status.Conditions
+		g := group{namespace: o.Namespace, status: o.Status.ConnectionStatus}
 		if ready := meta.FindStatusCondition(conds, codatv1.ConditionReady); ready != nil {
-			g.reason = ready.Reason
+			g.ready, g.reason = string(ready.Status), ready.Reason
+			if ready.Status == metav1.ConditionFalse && (ready.Reason == codatv1.ReasonAwaitingAuthorization || ready.Reason == codatv1.ReasonLinkFailed) {
+				if waited := now().Sub(ready.LastTransitionTime.Time); waited > awaiting[o.Namespace] {
+					awaiting[o.Namespace] = waited
+				}
+			}
 		}
 		byGroup[g]++
 		if s := meta.FindStatusCondition(conds, codatv1.ConditionStalled); s != nil && s.Status == metav1.ConditionTrue {
-			stalled[s.Reason]++
+			stalled[stall{o.Namespace, s.Reason}]++
 		}
 	}
 	for g, n := range byGroup {
-		ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(n), g.status, g.reason)
+		ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(n), g.namespace, g.status, g.ready, g.reason)
 	}
-	for reason, n := range stalled {
-		ch <- prometheus.MustNewConstMetric(stalledDesc, prometheus.GaugeValue, float64(n), reason)
+	for s, n := range stalled {
+		ch <- prometheus.MustNewConstMetric(stalledDesc, prometheus.GaugeValue, float64(n), s.namespace, s.reason)
+	}
+	for ns, waited := range awaiting {
+		ch <- prometheus.MustNewConstMetric(awaitingDesc, prometheus.GaugeValue, waited.Seconds(), ns)
 	}
 }

@@ -16,9 +16,10 @@ import (
 const stretchedMessage = "The operator's last requests to Codat succeeded. Polls of this connection are stretched to keep the operator within its share of Codat's daily quota (--codat-quota-share)"
 
 // render is the view of a conclusion: it sets the object's conditions,
-// observedGeneration and what status shows of the pass, from the conclusion
-// and the pacer's plan for the next look alone.
-func (c conclusion) render(obj *codatv1.CodatConnection, next pacer.Next, linkURLs LinkURLDestination) {
+// observedGeneration and what status shows of the pass, from the conclusion,
+// the pacer's plan for the next look, where link URLs go and the effective
+// deletion policy ("": unknown, keep what status says).
+func (c conclusion) render(obj *codatv1.CodatConnection, next pacer.Next, linkURLs LinkURLDestination, deletionPolicy codatv1.DeletionPolicy) {
 	switch {
 	case c.result == pacer.Paused:
 		setPausedConditions(obj, c.pausedValue)
@@ -48,7 +49,9 @@ func (c conclusion) render(obj *codatv1.CodatConnection, next pacer.Next, linkUR
 	if c.result != pacer.Paused {
 		obj.Status.ObservedGeneration = obj.Generation
 	}
-	obj.Status.DeletionPolicy = deletionPolicy(obj)
+	if deletionPolicy != "" {
+		obj.Status.DeletionPolicy = deletionPolicy
+	}
 	if linkURLs == LinkURLsInSecret {
 		// Whatever the pass did, a link never reaches status in this mode.
 		obj.Status.LinkURL = ""
@@ -118,8 +121,17 @@ func keepReady(obj *codatv1.CodatConnection, reason, message string) {
 // Ready keeps its status with the reason Paused (the REASON column), the
 // conditions keep the generation that was last realized, and
 // status.observedGeneration does not advance, so a spec change made while
-// paused does not look applied.
+// paused does not look applied. A pause is a person's decision, not a
+// failure: Stalled is False while it lasts (a stall it interrupted shows
+// again, and is tried again, once the pause ends). A deletion the pause holds
+// up is the exception: only a person can let the object go, so it is Stalled,
+// and observed, so that GitOps tools see a stuck deletion rather than a
+// generation not yet seen.
 func setPausedConditions(obj *codatv1.CodatConnection, badValue string) {
+	deleting := !obj.DeletionTimestamp.IsZero()
+	if deleting {
+		obj.Status.ObservedGeneration = obj.Generation
+	}
 	gen := obj.Status.ObservedGeneration
 	message := "Reconciliation is paused by the " + codatv1.AnnotationPaused + " annotation; no Codat calls are made until it is removed"
 	if badValue != "" {
@@ -130,17 +142,19 @@ func setPausedConditions(obj *codatv1.CodatConnection, badValue string) {
 	if c := meta.FindStatusCondition(*conds, codatv1.ConditionReady); c != nil {
 		status = c.Status
 	}
+	stalled := metav1.Condition{Type: codatv1.ConditionStalled, Status: metav1.ConditionFalse, Reason: codatv1.ReasonPaused}
+	if deleting {
+		stalled = metav1.Condition{Type: codatv1.ConditionStalled, Status: metav1.ConditionTrue, Reason: codatv1.ReasonDeletionPaused,
+			Message: "This object is being deleted, but the " + codatv1.AnnotationPaused + " annotation holds it: the operator makes no Codat call and keeps its finalizer. Remove the annotation to let it go as status.deletionPolicy says"}
+	}
 	for _, c := range []metav1.Condition{
 		{Type: codatv1.ConditionReady, Status: status, Reason: codatv1.ReasonPaused, Message: message},
 		{Type: codatv1.ConditionReconciling, Status: metav1.ConditionFalse, Reason: codatv1.ReasonPaused},
 		{Type: codatv1.ConditionSynced, Status: metav1.ConditionFalse, Reason: codatv1.ReasonPaused, Message: message},
+		stalled,
 	} {
 		c.ObservedGeneration = gen
 		meta.SetStatusCondition(conds, c)
-	}
-	if meta.FindStatusCondition(*conds, codatv1.ConditionStalled) == nil {
-		meta.SetStatusCondition(conds, metav1.Condition{Type: codatv1.ConditionStalled, Status: metav1.ConditionFalse,
-			Reason: codatv1.ReasonPaused, ObservedGeneration: gen})
 	}
 }
 

@@ -79,6 +79,10 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager, opts controller.Optio
 		WatchesMetadata(&corev1.Namespace{}, r.wakeOn(r.objectsUsingDefaultCredentials),
 			builder.WithPredicates(predicate.NewPredicateFuncs(r.watched),
 				predicate.Or(predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		// A namespace's default deletion policy governs all its objects: their
+		// status.deletionPolicy follows a change at once.
+		WatchesMetadata(&corev1.Namespace{}, r.wakeOn(r.objectsInNamespace),
+			builder.WithPredicates(predicate.NewPredicateFuncs(r.watched), annotationChanged(codatv1.AnnotationDefaultDeletionPolicy))).
 		WithOptions(opts)
 	if r.Webhooks != nil {
 		r.Webhooks.Pacer = r.Pacer
@@ -251,6 +255,34 @@ func (r *Reconciler) objectsUsingDefaultCredentials(ctx context.Context, ns clie
 		return nil
 	}
 	return r.usingDefaultCredentials(ctx, client.InNamespace(ns.GetName()))
+}
+
+// objectsInNamespace maps a Namespace to all its CodatConnections.
+func (r *Reconciler) objectsInNamespace(ctx context.Context, ns client.Object) []reconcile.Request {
+	var list codatv1.CodatConnectionList
+	if err := r.Client.List(ctx, &list, client.InNamespace(ns.GetName()), client.UnsafeDisableDeepCopy); err != nil {
+		log.FromContext(ctx).Error(err, "listing the CodatConnections of a namespace")
+		return nil
+	}
+	requests := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		requests = append(requests, reconcile.Request{NamespacedName: nameOf(&list.Items[i])})
+	}
+	return requests
+}
+
+// annotationChanged lets through updates that change one annotation.
+func annotationChanged(key string) predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, oldOK := e.ObjectOld.GetAnnotations()[key]
+			n, newOK := e.ObjectNew.GetAnnotations()[key]
+			return o != n || oldOK != newOK
+		},
+	}
 }
 
 // changedByUser says whether an update is one a user or GitOps tool made

@@ -3,6 +3,7 @@ package gitopshealth_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -23,7 +24,7 @@ func TestFluxExampleUsesShippedExprs(t *testing.T) {
 	}
 	var found bool
 	for _, o := range objs {
-		if o.GetKind() != "Kustomization" {
+		if o.GetKind() != "Kustomization" || o.GetName() != "codat-connections" {
 			continue
 		}
 		found = true
@@ -44,7 +45,7 @@ func TestFluxExampleUsesShippedExprs(t *testing.T) {
 		}
 	}
 	if !found {
-		t.Error("examples/flux/connections.yaml has no Kustomization")
+		t.Error("examples/flux/connections.yaml has no Kustomization codat-connections")
 	}
 }
 
@@ -72,4 +73,76 @@ func readExample(t *testing.T, dir, name string) []*unstructured.Unstructured {
 		t.Fatalf("%s/%s: %v", dir, name, err)
 	}
 	return objs
+}
+
+// TestExamplesNeverDeleteConnections: removing a file from Git, or deleting the GitOps object
+// that syncs the folder, must not delete a business's connection in Codat. The examples do not
+// prune CodatConnections, and the operator they install defaults to Orphan.
+func TestExamplesNeverDeleteConnections(t *testing.T) {
+	// Argo CD: the connections' Application neither prunes nor deletes them, and its namespace
+	// defaults to Orphan.
+	app := only(t, readExample(t, "argocd", "connections.yaml"), "Application")
+	if prune, _, _ := unstructured.NestedBool(app.Object, "spec", "syncPolicy", "automated", "prune"); prune {
+		t.Error("examples/argocd/connections.yaml prunes automatically")
+	}
+	options, _, _ := unstructured.NestedStringSlice(app.Object, "spec", "syncPolicy", "syncOptions")
+	for _, want := range []string{"Prune=false", "Delete=false"} {
+		if !slices.Contains(options, want) {
+			t.Errorf("examples/argocd/connections.yaml's syncOptions %v lack %s", options, want)
+		}
+	}
+	if got, _, _ := unstructured.NestedString(app.Object, "spec", "syncPolicy", "managedNamespaceMetadata", "annotations", "codat.io/default-deletion-policy"); got != "Orphan" {
+		t.Errorf("examples/argocd/connections.yaml's namespace default deletion policy %q, want Orphan", got)
+	}
+
+	// Flux: the connections' Kustomization does not prune, and waits for the operator's.
+	kustomizations := map[string]*unstructured.Unstructured{}
+	for _, o := range readExample(t, "flux", "connections.yaml") {
+		if o.GetKind() == "Kustomization" {
+			kustomizations[o.GetName()] = o
+		}
+	}
+	connections, ok := kustomizations["codat-connections"]
+	if !ok {
+		t.Fatal("examples/flux/connections.yaml has no Kustomization codat-connections")
+	}
+	if prune, _, _ := unstructured.NestedBool(connections.Object, "spec", "prune"); prune {
+		t.Error("examples/flux/connections.yaml prunes CodatConnections")
+	}
+	deps, _, _ := unstructured.NestedSlice(connections.Object, "spec", "dependsOn")
+	if len(deps) != 1 {
+		t.Fatalf("codat-connections depends on %v, want the operator's Kustomization", deps)
+	}
+	operator, ok := kustomizations[str(deps[0].(map[string]any)["name"])]
+	if !ok {
+		t.Fatalf("codat-connections depends on %v, which the example does not define", deps[0])
+	}
+	if wait, _, _ := unstructured.NestedBool(operator.Object, "spec", "wait"); !wait {
+		t.Errorf("Kustomization %s does not wait for what it applies (the HelmRelease): depending on it orders nothing", operator.GetName())
+	}
+
+	// Both install the operator with Orphan as the default.
+	argoChart := only(t, readExample(t, "argocd", "application.yaml"), "Application")
+	if got, _, _ := unstructured.NestedString(argoChart.Object, "spec", "source", "helm", "valuesObject", "defaultDeletionPolicy"); got != "Orphan" {
+		t.Errorf("examples/argocd/application.yaml's defaultDeletionPolicy %q, want Orphan", got)
+	}
+	fluxChart := only(t, readExample(t, "flux", "operator.yaml"), "HelmRelease")
+	if got, _, _ := unstructured.NestedString(fluxChart.Object, "spec", "values", "defaultDeletionPolicy"); got != "Orphan" {
+		t.Errorf("examples/flux/operator.yaml's defaultDeletionPolicy %q, want Orphan", got)
+	}
+}
+
+// only returns the one object of the kind.
+func only(t *testing.T, objs []*unstructured.Unstructured, kind string) *unstructured.Unstructured {
+	t.Helper()
+	var found []*unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() == kind {
+			found = append(found, o)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d objects of kind %s, want one", len(found), kind)
+	}
+	return found[0]
 }

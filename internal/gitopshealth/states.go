@@ -32,5 +32,8 @@ var States = []State{
 	{"deletion blocked", "degraded_deletion_blocked.yaml", status.TerminatingStatus, status.FailedStatus, "Degraded", "Progressing"},
 	{"paused", "suspended_paused.yaml", status.CurrentStatus, status.CurrentStatus, "Suspended", "Suspended"},
 	{"paused, spec changed since", "suspended_paused_spec_changed.yaml", status.InProgressStatus, status.InProgressStatus, "Suspended", "Suspended"},
+	{"paused while waiting for the business", "suspended_paused_awaiting_authorization.yaml", status.InProgressStatus, status.CurrentStatus, "Suspended", "Suspended"},
+	{"paused after a stall", "suspended_paused_stalled.yaml", status.InProgressStatus, status.CurrentStatus, "Suspended", "Suspended"},
+	{"paused and deleted", "degraded_paused_deleted.yaml", status.TerminatingStatus, status.FailedStatus, "Degraded", "Progressing"},
 	{"spec changed, not yet observed", "progressing_spec_changed.yaml", status.InProgressStatus, status.InProgressStatus, "Progressing", "Progressing"},
 }

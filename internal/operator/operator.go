@@ -20,6 +20,7 @@ import (
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
 	"github.com/codat-operator/codat-operator/internal/budget"
 	"github.com/codat-operator/codat-operator/internal/codatclient"
 	"github.com/codat-operator/codat-operator/internal/controller"
@@ -36,7 +37,9 @@ type Config struct {
 	Intervals controller.Intervals
 	// Credentials are the default credentials and the namespaces granted them.
 	Credentials controller.DefaultCredentials
-	LinkURLs    controller.LinkURLDestination
+	// DefaultDeletionPolicy is the operator-wide default of spec.deletionPolicy ("": the built-in rule).
+	DefaultDeletionPolicy codatv1.DeletionPolicy
+	LinkURLs              controller.LinkURLDestination
 	// Namespaces are the namespaces watched; empty is all.
 	Namespaces []string
 	// Workers reconcile at the same time (default 4).
@@ -60,6 +63,9 @@ type Webhooks struct {
 	SecretReload time.Duration
 	// OnListening is called with the bound address (tests listen on port 0).
 	OnListening func(addr string)
+	// LeaderPod, when set, is this replica's Pod: while it leads, it carries the label the
+	// receiver Service selects, so that deliveries reach the leader.
+	LeaderPod types.NamespacedName
 }
 
 // Operator is what Add built.
@@ -143,8 +149,10 @@ func Add(mgr manager.Manager, c Config) (*Operator, error) {
 		Recorder:    mgr.GetEventRecorder("codat-operator"),
 		Credentials: c.Credentials,
 		Intervals:   c.Intervals,
-		LinkURLs:    c.LinkURLs,
-		Namespaces:  c.Namespaces,
+
+		DefaultDeletionPolicy: c.DefaultDeletionPolicy,
+		LinkURLs:              c.LinkURLs,
+		Namespaces:            c.Namespaces,
 	}
 	workers := c.Workers
 	if workers <= 0 {
@@ -175,7 +183,11 @@ func addReceiver(mgr manager.Manager, c Config, p *pacer.Pacer) (*controller.Web
 	hooks.Healthy = server.Healthy
 	loader := &webhook.SecretLoader{Name: c.Webhooks.Secret, Reader: mgr.GetAPIReader(), Cache: mgr.GetCache(),
 		Secrets: secrets, Log: log, Interval: c.Webhooks.SecretReload}
-	for _, runnable := range []manager.Runnable{server, loader} {
+	runnables := []manager.Runnable{server, loader}
+	if pod := c.Webhooks.LeaderPod; pod.Name != "" {
+		runnables = append(runnables, &webhook.LeaderPod{Pod: pod, Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), Ready: hooks.Ready, Log: log})
+	}
+	for _, runnable := range runnables {
 		if err := mgr.Add(runnable); err != nil {
 			return nil, err
 		}

@@ -15,8 +15,9 @@ import (
 )
 
 // Server serves the Receiver on its own address, over TLS when a certificate folder is given (the
-// certificate is reloaded when it changes). It runs on every replica; a replica that is not the
-// leader answers 503 and Codat retries. Failing to listen does not stop the manager: polling is
+// certificate is reloaded when it changes). It runs on every replica; the receiver's Service routes
+// to the leader (LeaderPod), and a replica that is not the leader answers 503, for Codat to retry,
+// to what reaches it during a hand-over. Failing to listen does not stop the manager: polling is
 // the fallback, and Healthy says so.
 type Server struct {
 	Addr string

@@ -64,7 +64,7 @@ type process struct {
 
 // start runs a program; the test's cleanup kills its process group. On failure the end of its
 // log is printed.
-func start(t *testing.T, name, path string, args []string, extraEnv ...string) *process {
+func start(t *testing.T, name, path string, args []string) *process {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	f, err := os.Create(logPath)
@@ -75,7 +75,7 @@ func start(t *testing.T, name, path string, args []string, extraEnv ...string) *
 	cmd.Dir = root
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Env = append(cleanEnv(), extraEnv...)
+	cmd.Env = cleanEnv()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}

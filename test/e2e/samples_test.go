@@ -51,9 +51,9 @@ func TestSamples(t *testing.T) {
 	// every metric of the operator's own is in docs/operations.md.
 	metrics := scrapeMetrics(t, "http://"+metricsAddr+"/metrics")
 	for series, want := range map[string]float64{
-		`codat_connections{connection_status="Linked",ready_reason="Linked"}`:                     2,
-		`codat_connections{connection_status="PendingAuth",ready_reason="AwaitingAuthorization"}`: 2,
-		`codat_connections{connection_status="PendingAuth",ready_reason="Unlinked"}`:              1,
+		`codat_connections{connection_status="Linked",namespace="e2e-samples",ready="True",ready_reason="Linked"}`:                      2,
+		`codat_connections{connection_status="PendingAuth",namespace="e2e-samples",ready="False",ready_reason="AwaitingAuthorization"}`: 2,
+		`codat_connections{connection_status="PendingAuth",namespace="e2e-samples",ready="True",ready_reason="Unlinked"}`:               1,
 	} {
 		if got, ok := metrics.series[series]; !ok || got != want {
 			t.Errorf("%s = %v (exported: %v), want %v", series, got, ok, want)
@@ -73,43 +73,43 @@ func TestSamples(t *testing.T) {
 
 	// The printer columns.
 	rows := table(t, kubectl(t, "get", "codatconnections", "-n", ns))
-	if got := strings.Join(rows[0], " "); got != "NAME PLATFORM DESIRED STATUS READY AGE" {
+	if got := strings.Join(rows[0], " "); got != "NAME PLATFORM DESIRED STATUS READY SYNCED REASON AGE" {
 		t.Fatalf("header %q", got)
 	}
 	wantRows := map[string]string{
-		"acme-xero":         "gbol Linked PendingAuth False",
-		"globex-quickbooks": "qhyg Unlinked PendingAuth True",
-		"hooli-stripe":      "exgd Linked PendingAuth False",
-		"initech-sandbox":   "mqjo Linked Linked True",
-		"umbrella-xero":     "gbol Linked Linked True",
+		"acme-xero":         "gbol Linked PendingAuth False True AwaitingAuthorization",
+		"globex-quickbooks": "qhyg Unlinked PendingAuth True True Unlinked",
+		"hooli-stripe":      "exgd Linked PendingAuth False True AwaitingAuthorization",
+		"initech-sandbox":   "mqjo Linked Linked True True Linked",
+		"umbrella-xero":     "gbol Linked Linked True True Linked",
 	}
 	if len(rows) != 1+len(wantRows) {
 		t.Fatalf("kubectl get shows %d rows: %v", len(rows)-1, rows)
 	}
 	for _, r := range rows[1:] {
-		if got := strings.Join(r[1:5], " "); got != wantRows[r[0]] {
+		if got := strings.Join(r[1:7], " "); got != wantRows[r[0]] {
 			t.Errorf("row %s: %q, want %q", r[0], got, wantRows[r[0]])
 		}
 	}
 
-	// -o wide adds the company, the connection id (the one in Codat), the Ready reason and what
-	// deleting the object does in Codat (an adopted connection is left alone).
+	// -o wide adds the company, the connection id (the one in Codat) and what deleting the object
+	// does in Codat (an adopted connection is left alone).
 	acme := s.connections(t, acmeCompany)
 	if len(acme) != 1 || acme[0].Status != "PendingAuth" {
 		t.Fatalf("acme's connections in the simulator: %+v", acme)
 	}
 	wide := table(t, kubectl(t, "get", "codatconnections", "-n", ns, "-o", "wide"))
-	if got := strings.Join(wide[0], " "); got != "NAME PLATFORM DESIRED STATUS READY AGE COMPANY CONNECTION REASON ON-DELETE" {
+	if got := strings.Join(wide[0], " "); got != "NAME PLATFORM DESIRED STATUS READY SYNCED REASON AGE COMPANY CONNECTION ON-DELETE" {
 		t.Fatalf("wide header %q", got)
 	}
 	for _, r := range wide[1:] {
 		switch r[0] {
 		case "acme-xero":
-			if got := strings.Join(r[6:], " "); got != acmeCompany+" "+acme[0].ID+" AwaitingAuthorization Delete" {
+			if got := strings.Join(r[8:], " "); got != acmeCompany+" "+acme[0].ID+" Delete" {
 				t.Errorf("wide row of acme-xero: %q", got)
 			}
 		case "initech-sandbox":
-			if r[7] != initechAdopted || r[9] != "Unlink" {
+			if r[9] != initechAdopted || r[10] != "Unlink" {
 				t.Errorf("initech-sandbox did not adopt %s, to be unlinked on delete as its spec says: %v", initechAdopted, r)
 			}
 		}

@@ -112,6 +112,30 @@ var healthStates = map[string]func(c *tcase) *codatv1.CodatConnection{
 		// the state.
 		return c.updateReturning(func(o *codatv1.CodatConnection) { o.Spec.DeletionPolicy = codatv1.DeletionPolicyOrphan })
 	},
+	"suspended_paused_awaiting_authorization.yaml": func(c *tcase) *codatv1.CodatConnection {
+		c.create(healthObject, nil)
+		c.waitCondition(healthObject, codatv1.ConditionReady, metav1.ConditionFalse, codatv1.ReasonAwaitingAuthorization)
+		c.pause()
+		return c.waitCondition(healthObject, codatv1.ConditionReady, metav1.ConditionFalse, codatv1.ReasonPaused)
+	},
+	"suspended_paused_stalled.yaml": func(c *tcase) *codatv1.CodatConnection {
+		c.create(healthObject, func(o *codatv1.CodatConnection) { o.Spec.CompanyID = unknownCompany })
+		c.waitCondition(healthObject, codatv1.ConditionStalled, metav1.ConditionTrue, codatv1.ReasonCompanyNotFound)
+		c.pause()
+		return c.waitCondition(healthObject, codatv1.ConditionStalled, metav1.ConditionFalse, codatv1.ReasonPaused)
+	},
+	"degraded_paused_deleted.yaml": func(c *tcase) *codatv1.CodatConnection {
+		c.linked(healthObject)
+		c.pause()
+		c.waitCondition(healthObject, codatv1.ConditionReady, metav1.ConditionTrue, codatv1.ReasonPaused)
+		c.delete(healthObject)
+		obj := c.waitCondition(healthObject, codatv1.ConditionStalled, metav1.ConditionTrue, codatv1.ReasonDeletionPaused)
+		// The pause holds the connection: the example object stays, and so does the connection.
+		if n := len(sim.Connections(c.company)); n != 1 {
+			c.t.Errorf("%d connections in Codat while the paused object is being deleted, want 1", n)
+		}
+		return obj
+	},
 	"progressing_spec_changed.yaml": func(c *tcase) *codatv1.CodatConnection {
 		c.linked(healthObject)
 		return c.updateReturning(func(o *codatv1.CodatConnection) { o.Spec.DeletionPolicy = codatv1.DeletionPolicyOrphan })

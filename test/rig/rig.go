@@ -73,6 +73,8 @@ type Options struct {
 	// CodatProxy, when set, stands between the operator and the simulator: it may hold or
 	// change Codat's answers (the simulator's own calls, such as webhooks, do not pass it).
 	CodatProxy func(http.Handler) http.Handler
+	// DefaultDeletionPolicy is the operator's --default-deletion-policy.
+	DefaultDeletionPolicy codatv1.DeletionPolicy
 }
 
 // Rig is one test's world.
@@ -133,13 +135,15 @@ func New(t testing.TB, env *testenv.Env, k8s client.Client, o Options) *Rig {
 	}
 	config := operator.Config{
 		// As fast as the per-IP ceiling allows (14 a second, bursts of 100).
-		Codat:      codatclient.Options{BaseURL: codatURL, Timeout: 5 * time.Second, RequestsPerSecond: 14, Burst: 100},
-		Intervals:  o.Intervals,
-		LinkURLs:   o.LinkURLs,
-		Namespaces: []string{r.NS},
-		Workers:    o.Workers,
-		Registry:   r.Registry,
-		Log:        ctrl.Log.WithName(r.NS),
+		Codat:     codatclient.Options{BaseURL: codatURL, Timeout: 5 * time.Second, RequestsPerSecond: 14, Burst: 100},
+		Intervals: o.Intervals,
+		LinkURLs:  o.LinkURLs,
+
+		DefaultDeletionPolicy: o.DefaultDeletionPolicy,
+		Namespaces:            []string{r.NS},
+		Workers:               o.Workers,
+		Registry:              r.Registry,
+		Log:                   ctrl.Log.WithName(r.NS),
 		// Several managers run in one test process.
 		SkipNameValidation: true,
 	}

@@ -45,13 +45,29 @@ local waitingForBusiness = {
 -- strconv.ParseBool false values): the operator pauses on any other value.
 local notPaused = {["0"] = true, f = true, F = true, ["false"] = true, FALSE = true, False = true}
 
+local status = obj.status
+
+-- A pause is a person's decision, not a failure: Suspended, whatever the
+-- object said before. But a deletion the pause holds up waits for a person
+-- (the operator keeps its finalizer): Degraded, as the operator's Stalled
+-- condition (DeletionPaused) says.
 local annotations = obj.metadata.annotations
 local paused = annotations ~= nil and annotations["codat.io/paused"] or nil
 if paused ~= nil and not notPaused[paused] then
+  if obj.metadata.deletionTimestamp ~= nil then
+    local stalled = nil
+    if status ~= nil then
+      stalled = findCondition(status.conditions, "Stalled")
+    end
+    local message = nil
+    if stalled ~= nil and stalled.status == "True" then
+      message = stalled.message
+    end
+    return withMessage("Degraded", message, "Being deleted, but paused by the codat.io/paused annotation: remove it to let the object go")
+  end
   return {status = "Suspended", message = "Paused by the codat.io/paused annotation: the operator makes no Codat calls until it is removed"}
 end
 
-local status = obj.status
 if status == nil or status.conditions == nil then
   return {status = "Progressing", message = "Waiting for the operator to report the connection's status"}
 end
