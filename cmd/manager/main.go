@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -129,83 +130,20 @@ func run(o options) error {
 	if soft := setMemoryLimit(cgroupMemoryMax); soft > 0 {
 		log.Info("set Go's soft memory limit from the container's", "bytes", soft, "share", memoryLimitShare)
 	}
-	credentials, err := defaultCredentials(o.defaultCredentials)
+	config, err := operatorConfig(o, log)
 	if err != nil {
 		return err
-	}
-	if credentials.Grant, err = access.ParseGrant(access.SplitList(o.grantNamespaces), o.grantSelector); err != nil {
-		return fmt.Errorf("--default-credentials-namespaces or --default-credentials-namespace-selector: %w", err)
-	}
-	if credentials.Configured() && credentials.Grant.Empty() {
-		log.Info("no namespace may use the default credentials yet: grant namespaces with --default-credentials-namespaces or --default-credentials-namespace-selector")
-	}
-	linkURLs, err := controller.ParseLinkURLDestination(o.linkURLs)
-	if err != nil {
-		return fmt.Errorf("--link-url-destination: %w", err)
-	}
-	deletionPolicy, err := parseDeletionPolicy(o.deletionPolicy)
-	if err != nil {
-		return err
-	}
-	webhookSecret, err := namespacedName("--webhook-secret", o.webhookSecret)
-	if err != nil {
-		return err
-	}
-	if o.webhookAddr != "" && webhookSecret.Name == "" {
-		return errors.New("--webhook-bind-address needs --webhook-secret: the Secret with the signing secrets")
 	}
 	if err := registerBuildInfo(metrics.Registry, version); err != nil {
 		return err
 	}
-	config := operator.Config{
-		Codat: codatclient.Options{
-			BaseURL:           o.codatBaseURL,
-			Timeout:           o.requestTimeout,
-			RequestsPerSecond: o.requestsPerSecond,
-			Burst:             o.burst,
-			UserAgentVersion:  version,
-		},
-		Budget:      budget.Options{Share: o.quotaShare, Floor: o.quotaFloor},
-		Intervals:   o.intervals,
-		Credentials: credentials,
-		LinkURLs:    linkURLs,
-		Namespaces:  access.SplitList(o.watchNamespaces),
-		Workers:     o.maxConcurrent,
-		Registry:    metrics.Registry,
-		Log:         ctrl.Log,
-
-		DefaultDeletionPolicy: deletionPolicy,
-	}
-	if o.webhookAddr != "" {
-		config.Webhooks = &operator.Webhooks{Addr: o.webhookAddr, CertDir: o.webhookCertDir, Secret: webhookSecret}
-		if o.podName != "" && o.podNamespace != "" {
-			config.Webhooks.LeaderPod = types.NamespacedName{Namespace: o.podNamespace, Name: o.podName}
-		} else {
-			log.Info("--pod-name or --pod-namespace is empty: the leader does not label its Pod, so a Service that selects " + webhook.LabelReceiver + " routes no delivery")
-		}
-	}
-
-	var tlsOpts []func(*tls.Config)
-	if !o.enableHTTP2 {
-		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
-	}
-	metricsOpts := metricsserver.Options{
-		BindAddress:   o.metricsAddr,
-		SecureServing: o.secureMetrics,
-		TLSOpts:       tlsOpts,
-		CertDir:       o.metricsCertPath,
-	}
-	if o.secureMetrics {
-		metricsOpts.FilterProvider = metricsauth.Provider
-	}
-
 	cfg := ctrl.GetConfigOrDie()
 	if err := requireKubernetes(cfg); err != nil {
 		return err
 	}
 	mgr, err := ctrl.NewManager(cfg, operator.ManagerOptions(config, ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsOpts,
+		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  o.probeAddr,
 		PprofBindAddress:        o.pprofAddr,
 		LeaderElection:          o.leaderElect,
@@ -233,6 +171,82 @@ func run(o options) error {
 
 	log.Info("starting the manager", "version", version, "codatBaseURL", o.codatBaseURL)
 	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// operatorConfig reads the flags that configure the operator, and checks them.
+func operatorConfig(o options, log logr.Logger) (operator.Config, error) {
+	credentials, err := defaultCredentials(o.defaultCredentials)
+	if err != nil {
+		return operator.Config{}, err
+	}
+	if credentials.Grant, err = access.ParseGrant(access.SplitList(o.grantNamespaces), o.grantSelector); err != nil {
+		return operator.Config{}, fmt.Errorf("--default-credentials-namespaces or --default-credentials-namespace-selector: %w", err)
+	}
+	if credentials.Configured() && credentials.Grant.Empty() {
+		log.Info("no namespace may use the default credentials yet: grant namespaces with --default-credentials-namespaces or --default-credentials-namespace-selector")
+	}
+	linkURLs, err := controller.ParseLinkURLDestination(o.linkURLs)
+	if err != nil {
+		return operator.Config{}, fmt.Errorf("--link-url-destination: %w", err)
+	}
+	deletionPolicy, err := parseDeletionPolicy(o.deletionPolicy)
+	if err != nil {
+		return operator.Config{}, err
+	}
+	config := operator.Config{
+		Codat: codatclient.Options{
+			BaseURL:           o.codatBaseURL,
+			Timeout:           o.requestTimeout,
+			RequestsPerSecond: o.requestsPerSecond,
+			Burst:             o.burst,
+			UserAgentVersion:  version,
+		},
+		Budget:      budget.Options{Share: o.quotaShare, Floor: o.quotaFloor},
+		Intervals:   o.intervals,
+		Credentials: credentials,
+		LinkURLs:    linkURLs,
+		Namespaces:  access.SplitList(o.watchNamespaces),
+		Workers:     o.maxConcurrent,
+		Registry:    metrics.Registry,
+		Log:         ctrl.Log,
+
+		DefaultDeletionPolicy: deletionPolicy,
+	}
+	config.Webhooks, err = webhooksConfig(o, log)
+	return config, err
+}
+
+// webhooksConfig reads the webhook receiver's flags; nil without --webhook-bind-address.
+func webhooksConfig(o options, log logr.Logger) (*operator.Webhooks, error) {
+	secret, err := namespacedName("--webhook-secret", o.webhookSecret)
+	switch {
+	case err != nil:
+		return nil, err
+	case o.webhookAddr == "":
+		return nil, nil
+	case secret.Name == "":
+		return nil, errors.New("--webhook-bind-address needs --webhook-secret: the Secret with the signing secrets")
+	}
+	w := &operator.Webhooks{Addr: o.webhookAddr, CertDir: o.webhookCertDir, Secret: secret}
+	if o.podName != "" && o.podNamespace != "" {
+		w.LeaderPod = types.NamespacedName{Namespace: o.podNamespace, Name: o.podName}
+	} else {
+		log.Info("--pod-name or --pod-namespace is empty: the leader does not label its Pod, so a Service that selects " + webhook.LabelReceiver + " routes no delivery")
+	}
+	return w, nil
+}
+
+// metricsOptions serves metrics over HTTPS, authorized through the API server, unless asked not to.
+func metricsOptions(o options) metricsserver.Options {
+	var tlsOpts []func(*tls.Config)
+	if !o.enableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	m := metricsserver.Options{BindAddress: o.metricsAddr, SecureServing: o.secureMetrics, TLSOpts: tlsOpts, CertDir: o.metricsCertPath}
+	if o.secureMetrics {
+		m.FilterProvider = metricsauth.Provider
+	}
+	return m
 }
 
 // defaultCredentials reads CODAT_API_KEY, else parses --default-credentials-secret.

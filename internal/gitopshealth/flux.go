@@ -58,38 +58,16 @@ func Flux(obj *unstructured.Unstructured) (status.Status, error) {
 // object's top-level fields (apiVersion, kind, metadata, spec, status): a
 // field that is missing makes the evaluation fail.
 func FluxWith(exprs []HealthCheckExprs, obj *unstructured.Unstructured) (status.Status, error) {
-	gk := obj.GroupVersionKind().GroupKind()
-	var entry *HealthCheckExprs
-	for i := range exprs {
-		gv, err := schema.ParseGroupVersion(exprs[i].APIVersion)
-		if err != nil {
-			return status.UnknownStatus, fmt.Errorf("healthCheckExprs apiVersion %q: %w", exprs[i].APIVersion, err)
-		}
-		if gv.Group == gk.Group && exprs[i].Kind == gk.Kind {
-			entry = &exprs[i]
-			break
-		}
-	}
-	if entry == nil {
-		return status.UnknownStatus, fmt.Errorf("no healthCheckExprs entry for %s", gk)
-	}
-	if entry.Current == "" {
-		return status.UnknownStatus, fmt.Errorf("the healthCheckExprs entry for %s has no current expression", gk)
-	}
-
-	content := obj.UnstructuredContent()
-	observed, found, err := unstructured.NestedInt64(content, "status", "observedGeneration")
+	entry, err := entryFor(exprs, obj.GroupVersionKind().GroupKind())
 	if err != nil {
 		return status.UnknownStatus, err
 	}
-	if found {
-		generation, found, err := unstructured.NestedInt64(content, "metadata", "generation")
-		if err != nil {
-			return status.UnknownStatus, err
-		}
-		if found && observed != generation {
-			return status.InProgressStatus, nil
-		}
+	content := obj.UnstructuredContent()
+	switch observed, err := generationObserved(content); {
+	case err != nil:
+		return status.UnknownStatus, err
+	case !observed:
+		return status.InProgressStatus, nil
 	}
 
 	for _, step := range []struct {
@@ -112,6 +90,39 @@ func FluxWith(exprs []HealthCheckExprs, obj *unstructured.Unstructured) (status.
 		}
 	}
 	return status.InProgressStatus, nil
+}
+
+// entryFor finds the healthCheckExprs entry of the object's group and kind, with its current
+// expression.
+func entryFor(exprs []HealthCheckExprs, gk schema.GroupKind) (*HealthCheckExprs, error) {
+	for i := range exprs {
+		gv, err := schema.ParseGroupVersion(exprs[i].APIVersion)
+		if err != nil {
+			return nil, fmt.Errorf("healthCheckExprs apiVersion %q: %w", exprs[i].APIVersion, err)
+		}
+		if gv.Group != gk.Group || exprs[i].Kind != gk.Kind {
+			continue
+		}
+		if exprs[i].Current == "" {
+			return nil, fmt.Errorf("the healthCheckExprs entry for %s has no current expression", gk)
+		}
+		return &exprs[i], nil
+	}
+	return nil, fmt.Errorf("no healthCheckExprs entry for %s", gk)
+}
+
+// generationObserved says whether status.observedGeneration, when there is one, is the object's
+// generation: Flux reads an unobserved generation as InProgress before any expression.
+func generationObserved(content map[string]any) (bool, error) {
+	observed, found, err := unstructured.NestedInt64(content, "status", "observedGeneration")
+	if err != nil || !found {
+		return true, err
+	}
+	generation, found, err := unstructured.NestedInt64(content, "metadata", "generation")
+	if err != nil || !found {
+		return true, err
+	}
+	return observed == generation, nil
 }
 
 // evalFluxBool parses and runs one expression with the environment and

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -96,7 +97,6 @@ type Rig struct {
 // New builds the world and starts its manager; the test's cleanup stops it.
 func New(t testing.TB, env *testenv.Env, k8s client.Client, o Options) *Rig {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	r := &Rig{t: t, k8s: k8s, NS: "rig-" + rand.String(8), Registry: prometheus.NewRegistry()}
 	for range max(o.Companies, 1) {
 		r.Companies = append(r.Companies, string(uuid.NewUUID()))
@@ -106,14 +106,25 @@ func New(t testing.TB, env *testenv.Env, k8s client.Client, o Options) *Rig {
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.NS}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: r.NS, Name: "codat"}, StringData: map[string]string{"apiKey": APIKey}},
 	} {
-		if err := r.k8s.Create(ctx, obj); err != nil {
+		if err := r.k8s.Create(context.Background(), obj); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if o.Webhooks && !o.NoSigningSecret {
 		r.SetSigningSecrets(map[string]string{"current": SecretA})
 	}
+	codatURL := r.startSimulator(o)
+	listening := make(chan string, 1)
+	r.startManager(env, r.operatorConfig(o, codatURL, listening))
+	if o.Webhooks {
+		r.registerReceiver(o, listening)
+	}
+	return r
+}
 
+// startSimulator starts the rig's simulator over real HTTP and returns the URL the operator
+// calls: the simulator's, or that of the test's proxy in front of it.
+func (r *Rig) startSimulator(o Options) string {
 	so := o.Sim
 	so.APIKeys, so.Companies = []string{APIKey}, r.Companies
 	if so.Seed == 0 {
@@ -126,13 +137,17 @@ func New(t testing.TB, env *testenv.Env, k8s client.Client, o Options) *Rig {
 	r.Sim = codatsim.New(so)
 	srv := httptest.NewServer(r.Sim)
 	r.SimURL = srv.URL
-
-	codatURL := srv.URL
-	if o.CodatProxy != nil {
-		proxy := httptest.NewServer(o.CodatProxy(r.Sim))
-		t.Cleanup(proxy.Close)
-		codatURL = proxy.URL
+	r.t.Cleanup(func() { r.Sim.Close(); srv.Close() })
+	if o.CodatProxy == nil {
+		return srv.URL
 	}
+	proxy := httptest.NewServer(o.CodatProxy(r.Sim))
+	r.t.Cleanup(proxy.Close)
+	return proxy.URL
+}
+
+// operatorConfig is the operator the test asks for, in the rig's namespace.
+func (r *Rig) operatorConfig(o Options, codatURL string, listening chan<- string) operator.Config {
 	config := operator.Config{
 		// As fast as the per-IP ceiling allows (14 a second, bursts of 100).
 		Codat:     codatclient.Options{BaseURL: codatURL, Timeout: 5 * time.Second, RequestsPerSecond: 14, Burst: 100},
@@ -160,40 +175,45 @@ func New(t testing.TB, env *testenv.Env, k8s client.Client, o Options) *Rig {
 		}
 		config.Credentials = controller.DefaultCredentials{Secret: secret, Grant: *o.DefaultCredentials}
 	}
-	listening := make(chan string, 1)
 	if o.Webhooks {
 		config.Webhooks = &operator.Webhooks{Addr: "127.0.0.1:0", CertDir: o.CertDir, SecretReload: time.Hour,
 			Secret: types.NamespacedName{Namespace: r.NS, Name: "codat-webhooks"}, OnListening: func(a string) { listening <- a }}
 	}
+	return config
+}
+
+// startManager runs the operator in a manager of its own; the test's cleanup stops it (before the
+// simulator, whose cleanup was registered first).
+func (r *Rig) startManager(env *testenv.Env, config operator.Config) {
 	mgr, err := ctrl.NewManager(env.Config, operator.ManagerOptions(config, ctrl.Options{
 		Scheme:                 testenv.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 	}))
 	if err != nil {
-		t.Fatal(err)
+		r.t.Fatal(err)
 	}
 	op, err := operator.Add(mgr, config)
 	if err != nil {
-		t.Fatal(err)
+		r.t.Fatal(err)
 	}
 	r.Budget = op.Budget
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	if !mgr.GetCache().WaitForCacheSync(ctx) {
-		t.Fatal("the manager's cache never synced")
-	}
-	t.Cleanup(func() {
+	r.t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
+			r.t.Errorf("manager: %v", err)
 		}
-		r.Sim.Close()
-		srv.Close()
 	})
-	if !o.Webhooks {
-		return r
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		r.t.Fatal("the manager's cache never synced")
 	}
+}
+
+// registerReceiver waits for the receiver to listen and makes it the simulator's webhook consumer.
+func (r *Rig) registerReceiver(o Options, listening <-chan string) {
 	scheme := "http"
 	if o.CertDir != "" {
 		scheme = "https"
@@ -202,13 +222,12 @@ func New(t testing.TB, env *testenv.Env, k8s client.Client, o Options) *Rig {
 	case addr := <-listening:
 		r.Receiver = scheme + "://" + addr + webhook.Path
 	case <-time.After(30 * time.Second):
-		t.Fatal("the receiver never listened")
+		r.t.Fatal("the receiver never listened")
 	}
-	r.Consumer, err = r.Sim.AddConsumer(codatsim.Consumer{URL: r.Receiver, Secret: SecretA})
-	if err != nil {
-		t.Fatal(err)
+	var err error
+	if r.Consumer, err = r.Sim.AddConsumer(codatsim.Consumer{URL: r.Receiver, Secret: SecretA}); err != nil {
+		r.t.Fatal(err)
 	}
-	return r
 }
 
 // SetSigningSecrets writes the Secret the receiver reads its signing secrets from.
@@ -332,23 +351,34 @@ func (r *Rig) Metric(name string, labels map[string]string) float64 {
 		if f.GetName() != name {
 			continue
 		}
-	series:
 		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
-					continue series
-				}
-			}
-			if m.GetGauge() != nil {
-				return m.GetGauge().GetValue()
-			}
-			if m.GetCounter() != nil {
-				return m.GetCounter().GetValue()
-			}
-			if m.GetHistogram() != nil {
-				return float64(m.GetHistogram().GetSampleCount())
+			if hasLabels(m, labels) {
+				return valueOf(m)
 			}
 		}
+	}
+	return 0
+}
+
+// hasLabels says whether the series carries every label given, with its value.
+func hasLabels(m *dto.Metric, labels map[string]string) bool {
+	for _, l := range m.GetLabel() {
+		if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
+			return false
+		}
+	}
+	return true
+}
+
+// valueOf is a gauge's or counter's value, or a histogram's count.
+func valueOf(m *dto.Metric) float64 {
+	switch {
+	case m.GetGauge() != nil:
+		return m.GetGauge().GetValue()
+	case m.GetCounter() != nil:
+		return m.GetCounter().GetValue()
+	case m.GetHistogram() != nil:
+		return float64(m.GetHistogram().GetSampleCount())
 	}
 	return 0
 }
