@@ -214,7 +214,8 @@ func checkCompany(t *testing.T, doc *openapi3.T, body []byte) {
 
 // TestOperationsTableMatchesCodatsSpec checks every row of codatapi.Operations against Codat's
 // official spec: the operation exists, a write is any method but GET, and an operation is company
-// level exactly when its path names no connection (its 404 then means the company is gone).
+// level exactly when its path names a company and no connection (its 404 then means the company is
+// gone). Every operation of the spec's company and connection paths has a row.
 func TestOperationsTableMatchesCodatsSpec(t *testing.T) {
 	doc, err := openapi3.NewLoader().LoadFromFile(officialSpec)
 	if err != nil {
@@ -244,11 +245,18 @@ func TestOperationsTableMatchesCodatsSpec(t *testing.T) {
 		if write := spec.method != http.MethodGet; op.Write != write {
 			t.Errorf("%s (%s %s): Write is %t, want %t", op.Name, spec.method, spec.path, op.Write, write)
 		}
-		if companyLevel := !strings.Contains(spec.path, "{connectionId}"); op.CompanyLevel != companyLevel {
+		companyLevel := strings.Contains(spec.path, "{companyId}") && !strings.Contains(spec.path, "{connectionId}")
+		if op.CompanyLevel != companyLevel {
 			t.Errorf("%s (%s %s): CompanyLevel is %t, want %t", op.Name, spec.method, spec.path, op.CompanyLevel, companyLevel)
 		}
 		if got, ok := codatapi.OperationNamed(op.Name); !ok || got != op {
 			t.Errorf("OperationNamed(%s) = %+v, %t", op.Name, got, ok)
+		}
+	}
+	for id, spec := range byID {
+		if (spec.path == "/companies" || strings.HasPrefix(spec.path, "/companies/{companyId}/connections") ||
+			spec.path == "/companies/{companyId}") && !names[id] {
+			t.Errorf("%s (%s %s) has no row in codatapi.Operations", id, spec.method, spec.path)
 		}
 	}
 	if _, ok := codatapi.OperationNamed("not-an-operation"); ok {
