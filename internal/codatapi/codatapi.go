@@ -65,6 +65,14 @@ func OperationNamed(name string) (Operation, bool) {
 	return Operation{}, false
 }
 
+// Codat's limits on a company's tags (the Company schema's tags: maxProperties, propertyNames and
+// the values' maxLength), in characters.
+const (
+	MaxCompanyTags           = 10
+	MaxCompanyTagKeyLength   = 27
+	MaxCompanyTagValueLength = 100
+)
+
 // Connection statuses Codat documents. Codat may add others: treat the
 // status as an open string.
 const (
@@ -81,9 +89,11 @@ const (
 	HeaderRateLimitReset     = "X-Rate-Limit-Reset"
 )
 
-// Codat's webhook event types for connections and for the client's daily quota (the spec's
-// `webhooks:`).
+// Codat's webhook event types for companies, connections and the client's daily quota (the
+// spec's `webhooks:`).
 const (
+	EventCompanyCreated         = "company.created"
+	EventCompanyDeleted         = "company.deleted"
 	EventConnectionCreated      = "connection.created"
 	EventConnectionConnected    = "connection.connected"
 	EventConnectionFailed       = "connection.failed"
@@ -96,6 +106,7 @@ const (
 
 // Events lists the event types above.
 var Events = []string{
+	EventCompanyCreated, EventCompanyDeleted,
 	EventConnectionCreated, EventConnectionConnected, EventConnectionFailed, EventConnectionDisconnected,
 	EventConnectionReconnected, EventConnectionDeleted, EventRateLimitReached, EventRateLimitReset,
 }
