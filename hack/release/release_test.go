@@ -40,7 +40,9 @@ func TestMakeRelease(t *testing.T) {
 	if strings.Contains(string(install), ":latest") {
 		t.Error("install.yaml names a latest image")
 	}
-	mustFind(t, objs, "CustomResourceDefinition", "codatconnections.codat.io")
+	for _, name := range crdNames {
+		mustFind(t, objs, "CustomResourceDefinition", name)
+	}
 
 	pkg := filepath.Join(dist, "codat-operator-0.1.0.tgz")
 	ch, err := loader.Load(pkg)
