@@ -38,16 +38,29 @@ const (
 // Every rule is a CEL rule with its own message, on purpose: an OpenAPI
 // enum, required or maxLength failure makes the API server skip the CEL rules
 // and add a confusing "some validation rules were not checked" line.
-// +kubebuilder:validation:XValidation:rule="has(self.companyId)",message="companyId is required: the id of the company in Codat (a UUID)",fieldPath=".companyId"
+// +kubebuilder:validation:XValidation:rule="has(self.companyId) || has(self.companyRef)",message="companyId is required: the id of the company in Codat (a UUID), unless companyRef names a CodatCompany of this namespace",fieldPath=".companyId"
+// +kubebuilder:validation:XValidation:rule="!has(self.companyId) || !has(self.companyRef)",message="companyId and companyRef cannot both be set: name the company by its id in Codat or by a CodatCompany of this namespace, not both",fieldPath=".companyRef"
+// +kubebuilder:validation:XValidation:rule="has(self.companyId) == has(oldSelf.companyId)",message="companyId cannot be added or removed: a connection never changes company; create another object for another company",fieldPath=".companyId"
+// +kubebuilder:validation:XValidation:rule="has(self.companyRef) == has(oldSelf.companyRef)",message="companyRef cannot be added or removed: a connection never changes company; create another object for another company",fieldPath=".companyRef"
 // +kubebuilder:validation:XValidation:rule="has(self.platformKey)",message="platformKey is required: Codat's four-letter key of the platform, for example gbol for Xero",fieldPath=".platformKey"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.connectionId) || (has(self.connectionId) && self.connectionId == oldSelf.connectionId)",message="connectionId cannot be changed or removed once set",fieldPath=".connectionId"
 type CodatConnectionSpec struct {
 	// companyId is the Codat company the connection belongs to (a UUID, as
-	// shown in Codat's portal). Required. It cannot be changed after creation.
+	// shown in Codat's portal). Required unless companyRef is set; never both.
+	// It cannot be changed after creation.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')",message="must be a UUID: the company's id as Codat's portal shows it"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="companyId is immutable"
 	CompanyID string `json:"companyId,omitempty"`
+
+	// companyRef names the CodatCompany of this namespace whose company the
+	// connection belongs to, instead of companyId: the connection waits
+	// (Ready False, reason CompanyPending) until that company has its id in
+	// Codat. Never both companyId and companyRef. It cannot be changed after
+	// creation.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="companyRef is immutable"
+	CompanyRef *CodatCompanyReference `json:"companyRef,omitempty"`
 
 	// platformKey is Codat's four-letter key of the platform to connect, for
 	// example gbol (Xero), qhyg (QuickBooks Online) or mqjo (Codat's accounting
@@ -99,6 +112,16 @@ type CodatConnectionSpec struct {
 	// credentials are used.
 	// +optional
 	CredentialsRef *SecretKeyReference `json:"credentialsRef,omitempty"`
+}
+
+// CodatCompanyReference names a CodatCompany in the object's namespace.
+// +kubebuilder:validation:XValidation:rule="has(self.name)",message="name is required: the name of a CodatCompany in this namespace",fieldPath=".name"
+type CodatCompanyReference struct {
+	// name of a CodatCompany in this namespace (never namespace/name).
+	// Required.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="size(self) <= 253 && self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="must be the name of a CodatCompany in this namespace: at most 253 lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (CodatCompanies of other namespaces cannot be named)"
+	Name string `json:"name,omitempty"`
 }
 
 // AuthorizationSource names where the authorization values come from.
@@ -176,6 +199,12 @@ type CodatConnectionStatus struct {
 	// connectionId is Codat's id of the connection this object manages.
 	// +optional
 	ConnectionID string `json:"connectionId,omitempty"`
+
+	// companyId is the Codat company of the connection: spec.companyId, or the
+	// company of the CodatCompany that spec.companyRef names, as the operator
+	// found it when it first resolved the reference.
+	// +optional
+	CompanyID string `json:"companyId,omitempty"`
 
 	// connectionStatus is Codat's status of the connection: PendingAuth,
 	// Linked, Unlinked or Deauthorized.
@@ -266,11 +295,12 @@ type CodatConnectionStatus struct {
 // re-authorizes and deletes it in Codat and reports what Codat says in status.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:validation:XValidation:rule="has(self.spec)",message="spec is required: at least companyId and platformKey",fieldPath=".spec"
+// +kubebuilder:validation:XValidation:rule="has(self.spec)",message="spec is required: at least companyId (or companyRef) and platformKey",fieldPath=".spec"
 // +kubebuilder:validation:XValidation:rule="!has(self.spec) || !has(self.spec.connectionId) || (has(oldSelf.spec) && has(oldSelf.spec.connectionId)) || !has(self.status) || !has(self.status.connectionId) || self.status.connectionId == self.spec.connectionId",messageExpression="'must be the connection this object already manages (status.connectionId ' + self.status.connectionId + '): an object never switches connections; create another object to manage ' + self.spec.connectionId",fieldPath=".spec.connectionId"
 // +kubebuilder:resource:shortName=codatconn,categories=codat
 // +kubebuilder:selectablefield:JSONPath=`.status.connectionId`
 // +kubebuilder:selectablefield:JSONPath=`.spec.companyId`
+// +kubebuilder:selectablefield:JSONPath=`.spec.companyRef.name`
 // +kubebuilder:printcolumn:name="Platform",type=string,JSONPath=`.spec.platformKey`
 // +kubebuilder:printcolumn:name="Desired",type=string,JSONPath=`.spec.state`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.connectionStatus`
@@ -281,6 +311,7 @@ type CodatConnectionStatus struct {
 // +kubebuilder:printcolumn:name="Company",type=string,JSONPath=`.spec.companyId`,priority=1
 // +kubebuilder:printcolumn:name="Connection",type=string,JSONPath=`.status.connectionId`,priority=1
 // +kubebuilder:printcolumn:name="On-Delete",type=string,JSONPath=`.status.deletionPolicy`,priority=1
+// +kubebuilder:printcolumn:name="Company-Ref",type=string,JSONPath=`.spec.companyRef.name`,priority=1
 type CodatConnection struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -1,9 +1,11 @@
 package v1alpha1
 
-// Condition types. Ready, Reconciling and Stalled follow the kstatus
-// convention that Flux, Argo CD and `kubectl wait` understand.
+// Condition types, the same for CodatConnection and CodatCompany. Ready,
+// Reconciling and Stalled follow the kstatus convention that Flux, Argo CD and
+// `kubectl wait` understand.
 const (
-	// ConditionReady is True when Codat's connection matches the desired state.
+	// ConditionReady is True when Codat's connection (or company) matches the
+	// desired state.
 	ConditionReady = "Ready"
 	// ConditionReconciling is True while the operator is still working to
 	// realize the current generation: creating, unlinking, sending an
@@ -61,6 +63,24 @@ const (
 	// ReasonLinkURLSecretConflict: the Secret the operator would write the
 	// link URL to exists and belongs to something else.
 	ReasonLinkURLSecretConflict = "LinkURLSecretConflict"
+
+	// ReasonCompanyPending: a CodatConnection's spec.companyRef names a
+	// CodatCompany that does not exist yet or has no company id in Codat yet;
+	// the connection waits (Ready False, not Stalled: GitOps may apply the
+	// company later), and goes on when the company has its id.
+	ReasonCompanyPending = "CompanyPending"
+	// ReasonCompanyInUse: a CodatCompany being deleted waits while
+	// CodatConnections of its namespace still name it in spec.companyRef; the
+	// message lists them. Its company in Codat is deleted (with Delete) only
+	// once they are gone.
+	ReasonCompanyInUse = "CompanyInUse"
+	// ReasonCompanyApplied: Codat's company holds the spec's name, description
+	// and tags (a CodatCompany's Ready=True).
+	ReasonCompanyApplied = "CompanyApplied"
+	// ReasonCompanyIDConflict: spec.companyId names another company than the
+	// one the object already manages (objects written before the admission
+	// rule that refuses it).
+	ReasonCompanyIDConflict = "CompanyIDConflict"
 )
 
 // Link URL Secrets: with --link-url-destination=secret the operator keeps
@@ -86,8 +106,8 @@ const (
 	AnnotationReconcileRequestedAt = "codat.io/reconcile-requested-at"
 
 	// AnnotationCreatePending is written by the operator, with an RFC 3339
-	// timestamp, before it asks Codat to create a connection, and removed once
-	// the connection's id is in status. A pass that finds it without an id
+	// timestamp, before it asks Codat to create a connection or a company, and
+	// removed once the id is in status. A pass that finds it without an id
 	// recovers by listing instead of creating a duplicate. Users never set it.
 	AnnotationCreatePending = "codat.io/create-pending"
 
@@ -102,6 +122,28 @@ const (
 
 // Finalizer is held while deleting the object has work to do in Codat.
 const Finalizer = "codat.io/connection"
+
+// CompanyFinalizer is held by a CodatCompany while deleting it has work to do:
+// waiting for the CodatConnections that name it, deleting the company in Codat.
+const CompanyFinalizer = "codat.io/company"
+
+// The operator's own tags on Codat companies. Codat has no idempotency key, so
+// the operator tags each company it creates with the CodatCompany's UID
+// before the create, and after a crash between the create and the status
+// write it finds the company again by that tag (list-companies, `tags`
+// filter) instead of creating a second one. Keys have no dots: Codat's query
+// language reads a dot as a path into a sub-object.
+const (
+	// CompanyTagPrefix starts every tag key the operator reserves; spec.tags
+	// may not use it.
+	CompanyTagPrefix = "codat-operator-"
+	// CompanyTagUID holds the UID of the CodatCompany that created the
+	// company (18 characters; Codat allows 27 for a key, 100 for a value).
+	CompanyTagUID = CompanyTagPrefix + "uid"
+	// MaxCompanyTags is how many tags spec.tags may hold: Codat's 10 less the
+	// operator's CompanyTagUID.
+	MaxCompanyTags = 9
+)
 
 // DefaultCredentialsKey is the key of the credentials Secret that holds the
 // API key when spec.credentialsRef.key is empty.

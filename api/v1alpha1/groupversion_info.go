@@ -1,4 +1,4 @@
-// Package v1alpha1 contains the CodatConnection API of the codat.io group.
+// Package v1alpha1 contains the CodatConnection and CodatCompany API of the codat.io group.
 // +kubebuilder:object:generate=true
 // +groupName=codat.io
 package v1alpha1
@@ -23,7 +23,7 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &CodatConnection{}, &CodatConnectionList{})
+	s.AddKnownTypes(GroupVersion, &CodatConnection{}, &CodatConnectionList{}, &CodatCompany{}, &CodatCompanyList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -1,5 +1,5 @@
-// Command codat-simulator serves a stateful simulator of Codat's connection API for development,
-// tests and CI. See docs/simulator.md.
+// Command codat-simulator serves a stateful simulator of Codat's company and connection API for
+// development, tests and CI. See docs/simulator.md.
 package main
 
 import (
@@ -70,22 +70,23 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.Var(&c.companies, "company", "company id (UUID) that exists from the start; repeatable or comma-separated. More via POST /_sim/companies")
 	var conns listFlag
 	fs.Var(&conns, "connection", "connection that exists from the start, as companyId:connectionId:platformKey[:status] (status PendingAuth by default,\nor Linked, Unlinked, Deauthorized; its company is added); repeatable or comma-separated. More via POST /_sim/companies/{c}/connections")
-	fs.Int64Var(&c.seed, "seed", 1, "seed for connection ids and random faults (same seed and request order, same results)")
-	fs.StringVar(&c.linkBaseURL, "link-base-url", "", "base of the linkUrl of new connections, e.g. http://localhost:8089 (default: from each request's Host)")
-	fs.StringVar(&c.webhook.URL, "webhook-url", "", "a webhook consumer to register at start: every connection change and quota event is POSTed there, signed (more via POST /_sim/webhooks)")
+	fs.Int64Var(&c.seed, "seed", 1, "seed for company and connection ids and random faults (same seed and request order, same results)")
+	fs.StringVar(&c.linkBaseURL, "link-base-url", "", "base of the linkUrl of new connections and the redirect of companies, e.g. http://localhost:8089 (default: from each request's Host)")
+	fs.StringVar(&c.webhook.URL, "webhook-url", "", "a webhook consumer to register at start: every company, connection and quota event is POSTed there, signed (more via POST /_sim/webhooks)")
 	fs.StringVar(&c.webhook.Secret, "webhook-secret", "", "the signing secret of --webhook-url, whsec_ followed by Base64")
 	fs.IntVar(&c.dailyQuota, "daily-quota", codatsim.DefaultDailyQuota, "the account's daily quota of requests (X-Rate-Limit-Limit), reset at 00:00 UTC")
 	fs.IntVar(&c.perCompany, "quota-per-connected-company", 0, "when set, the daily quota is Codat's: this many requests times one plus the companies with a Linked connection (Codat's is 1000); it replaces --daily-quota")
 	fs.Float64Var(&c.retryScale, "webhook-retry-scale", 1, "multiplies Codat's webhook retry schedule (5s, 5m, 30m, 2h, 5h, 10h, 10h); 0.01 for quick local retries")
 	fs.Usage = func() {
-		fmt.Fprintf(out, `codat-simulator serves a stateful simulator of Codat's connection API.
+		fmt.Fprintf(out, `codat-simulator serves a stateful simulator of Codat's company and connection API.
 
 Usage:
   codat-simulator --api-key KEY [--company UUID]... [--connection COMPANY:ID:PLATFORM[:STATUS]]... [flags]
 
-Codat API: /companies/{companyId}/connections[/{connectionId}[/authorization]]
-Link page: GET /link/companies/{companyId}/connections/{connectionId}/start (links the connection)
-Admin API: /_sim/... (companies, faults, counts, webhooks, reset); see docs/simulator.md
+Codat API:  /companies[/{companyId}[/connections[/{connectionId}[/authorization]]]]
+Link pages: GET /link/companies/{companyId}/connections/{connectionId}/start (links the connection)
+            GET /link/company/{companyId} (a company's redirect: links all its connections)
+Admin API:  /_sim/... (companies, faults, counts, webhooks, reset); see docs/simulator.md
 
 Flags:
 `)

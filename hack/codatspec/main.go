@@ -1,7 +1,8 @@
 // Command codatspec copies, unchanged, the part of Codat's official OpenAPI spec that the
-// simulator stands in for: the three connection paths, the connection.* and client.rateLimit.*
-// webhooks, and every component they reference. The tests check the simulator against the copy,
-// so that `make test` needs nothing outside the repository.
+// simulator stands in for: the company and connection paths, the company.created,
+// company.deleted, connection.* and client.rateLimit.* webhooks, and every component they
+// reference. The tests check the simulator against the copy, so that `make test` needs nothing
+// outside the repository.
 //
 //	go run ./hack/codatspec -in ../shared/codat/Codat-Platform.yaml -out internal/codatsim/testdata/codat-platform-connections.yaml
 package main
@@ -21,12 +22,14 @@ import (
 // kept names what is copied from the spec's paths and webhooks.
 var kept = map[string][]string{
 	"paths": {
+		"/companies",
 		"/companies/{companyId}",
 		"/companies/{companyId}/connections",
 		"/companies/{companyId}/connections/{connectionId}",
 		"/companies/{companyId}/connections/{connectionId}/authorization",
 	},
 	"webhooks": {
+		"company.created", "company.deleted",
 		"connection.created", "connection.connected", "connection.failed", "connection.disconnected",
 		"connection.reconnected", "connection.deleted", "client.rateLimit.reached", "client.rateLimit.reset",
 	},

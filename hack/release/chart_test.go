@@ -24,6 +24,9 @@ const (
 	digest    = "sha256:4f1d2e3c5b6a79808f7e6d5c4b3a2918070f6e5d4c3b2a190817f6e5d4c3b2a1"
 )
 
+// crdNames are the CRDs the chart installs, as config/crd does.
+var crdNames = []string{"codatconnections.codat.io", "codatcompanies.codat.io"}
+
 // nonDefault exercises every switch of values.yaml.
 func nonDefault() map[string]any {
 	return map[string]any{
@@ -105,18 +108,20 @@ func TestChartMatchesConfig(t *testing.T) {
 	}
 	kustObjs := decodeAll(t, out)
 
-	// The CRD.
-	kustCRD := mustFind(t, kustObjs, "CustomResourceDefinition", "codatconnections.codat.io")
-	chartCRD := mustFind(t, chartObjs, "CustomResourceDefinition", "codatconnections.codat.io")
-	if diff := cmp.Diff(kustCRD.Object["spec"], chartCRD.Object["spec"]); diff != "" {
-		t.Errorf("CRD spec (-config +chart):\n%s", diff)
-	}
-	if chartCRD.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
-		t.Errorf("the chart's CRD is not kept on uninstall: annotations %v", chartCRD.GetAnnotations())
+	// The CRDs.
+	for _, name := range crdNames {
+		kustCRD := mustFind(t, kustObjs, "CustomResourceDefinition", name)
+		chartCRD := mustFind(t, chartObjs, "CustomResourceDefinition", name)
+		if diff := cmp.Diff(kustCRD.Object["spec"], chartCRD.Object["spec"]); diff != "" {
+			t.Errorf("CRD %s spec (-config +chart):\n%s", name, diff)
+		}
+		if chartCRD.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
+			t.Errorf("the chart's CRD %s is not kept on uninstall: annotations %v", name, chartCRD.GetAnnotations())
+		}
 	}
 
-	// Every role and binding, by name.
-	for _, kind := range []string{"ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding", "ServiceAccount", "Service", "Deployment"} {
+	// Every CRD, role and binding, by name.
+	for _, kind := range []string{"CustomResourceDefinition", "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding", "ServiceAccount", "Service", "Deployment"} {
 		var kustNames, chartNames []string
 		for _, o := range kustObjs {
 			if o.GetKind() == kind {
@@ -223,9 +228,11 @@ func TestChartNonDefaultValues(t *testing.T) {
 		}
 	}
 
-	crd := mustFind(t, objs, "CustomResourceDefinition", "codatconnections.codat.io")
-	if _, kept := crd.GetAnnotations()["helm.sh/resource-policy"]; kept {
-		t.Error("crds.keep=false still keeps the CRD")
+	for _, name := range crdNames {
+		crd := mustFind(t, objs, "CustomResourceDefinition", name)
+		if _, kept := crd.GetAnnotations()["helm.sh/resource-policy"]; kept {
+			t.Errorf("crds.keep=false still keeps the CRD %s", name)
+		}
 	}
 
 	d := mustFind(t, objs, "Deployment", "payments-codat-operator-controller-manager")
@@ -627,6 +634,8 @@ func TestChartAppliesToAPIServer(t *testing.T) {
 	}{
 		{"defaults", release, namespace, nil, nil, []string{
 			"customresourcedefinition.apiextensions.k8s.io/codatconnections.codat.io serverside-applied (server dry run)",
+			"customresourcedefinition.apiextensions.k8s.io/codatcompanies.codat.io serverside-applied (server dry run)",
+			"clusterrole.rbac.authorization.k8s.io/codat-operator-codatcompany-editor-role serverside-applied (server dry run)",
 			"deployment.apps/codat-operator-controller-manager serverside-applied (server dry run)",
 			"clusterrole.rbac.authorization.k8s.io/codat-operator-manager-role serverside-applied (server dry run)",
 		}},

@@ -78,13 +78,22 @@ func TestChartUserRolesAggregation(t *testing.T) {
 		{map[string]any{"rbac": map[string]any{"aggregateToView": true, "aggregateToEdit": false}}, false, true},
 	} {
 		_, objs := renderObjects(t, c.values, release, namespace)
-		editor := mustFind(t, objs, "ClusterRole", "codat-operator-codatconnection-editor-role")
-		viewer := mustFind(t, objs, "ClusterRole", "codat-operator-codatconnection-viewer-role")
-		if got := editor.GetLabels()["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"; got != c.wantEdit {
-			t.Errorf("values %v: editor aggregates to edit = %v", c.values, got)
+		for _, kind := range []string{"codatconnection", "codatcompany"} {
+			editor := mustFind(t, objs, "ClusterRole", "codat-operator-"+kind+"-editor-role")
+			viewer := mustFind(t, objs, "ClusterRole", "codat-operator-"+kind+"-viewer-role")
+			if got := editor.GetLabels()["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"; got != c.wantEdit {
+				t.Errorf("values %v: %s editor aggregates to edit = %v", c.values, kind, got)
+			}
+			if got := viewer.GetLabels()["rbac.authorization.k8s.io/aggregate-to-view"] == "true"; got != c.wantView {
+				t.Errorf("values %v: %s viewer aggregates to view = %v", c.values, kind, got)
+			}
 		}
-		if got := viewer.GetLabels()["rbac.authorization.k8s.io/aggregate-to-view"] == "true"; got != c.wantView {
-			t.Errorf("values %v: viewer aggregates to view = %v", c.values, got)
+	}
+	// Without userRoles, neither kind's roles are rendered.
+	_, objs := renderObjects(t, map[string]any{"rbac": map[string]any{"userRoles": false}}, release, namespace)
+	for _, o := range objs {
+		if o.GetKind() == "ClusterRole" && (strings.HasSuffix(o.GetName(), "-editor-role") || strings.HasSuffix(o.GetName(), "-viewer-role")) {
+			t.Errorf("rbac.userRoles=false still renders %s", o.GetName())
 		}
 	}
 }

@@ -43,7 +43,9 @@ func TestMakeRelease(t *testing.T) {
 	if strings.Contains(string(install), ":latest") {
 		t.Error("install.yaml names a latest image")
 	}
-	mustFind(t, objs, "CustomResourceDefinition", "codatconnections.codat.io")
+	for _, name := range crdNames {
+		mustFind(t, objs, "CustomResourceDefinition", name)
+	}
 	for _, o := range objs {
 		if got := o.GetLabels()["app.kubernetes.io/version"]; got != "v0.1.0" {
 			t.Errorf("install.yaml's %s %s has version label %q, want v0.1.0", o.GetKind(), o.GetName(), got)

@@ -1,10 +1,12 @@
-// Package codatclient is a small client for Codat's connection API (the six operations under
-// /companies/{companyId}/connections of the Platform API).
+// Package codatclient is a small client for Codat's company and connection API (the six operations
+// under /companies and /companies/{companyId}, and the six under
+// /companies/{companyId}/connections, of the Platform API).
 //
 // It is bounded on purpose: every request has a timeout, there is no retry loop (at most one
 // immediate retry of an idempotent request after a network error), all callers share one
 // client-side rate limit, and at most MaxInFlightPerCompany requests per company are in flight,
-// as Codat asks. Retrying with backoff is the caller's job (the reconciler requeues); ClassOf
+// as Codat asks (list-companies and create-company name no company and count only against the rate
+// limit). Retrying with backoff is the caller's job (the reconciler requeues); ClassOf
 // tells the caller whether a failure is worth retrying.
 package codatclient
 

@@ -511,6 +511,25 @@ func TestOneImmediateRetryOnlyForIdempotentRequests(t *testing.T) {
 			_, err := c.UnlinkConnection(ctx, testKey, companyA, "x")
 			return err
 		}, 1, true},
+		{"replace-company (PUT) is retried once", func(c *codatclient.Client) error {
+			_, err := c.ReplaceCompany(ctx, testKey, "x", codatclient.CompanyRequest{Name: "Acme"})
+			return err
+		}, 2, false},
+		{"get-company is retried once", func(c *codatclient.Client) error {
+			_, err := c.GetCompany(ctx, testKey, "x")
+			return err
+		}, 2, false},
+		{"delete-company is retried once", func(c *codatclient.Client) error {
+			return c.DeleteCompany(ctx, testKey, "x")
+		}, 2, false},
+		{"create-company (POST) is never retried", func(c *codatclient.Client) error {
+			_, err := c.CreateCompany(ctx, testKey, codatclient.CompanyRequest{Name: "Acme"})
+			return err
+		}, 1, true},
+		{"update-company (PATCH) is never retried", func(c *codatclient.Client) error {
+			_, err := c.UpdateCompany(ctx, testKey, "x", codatclient.CompanyUpdate{})
+			return err
+		}, 1, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

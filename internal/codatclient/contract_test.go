@@ -18,6 +18,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	legacyrouter "github.com/getkin/kin-openapi/routers/legacy"
 
+	"github.com/codat-operator/codat-operator/internal/codatclient"
 	"github.com/codat-operator/codat-operator/internal/codatsim"
 )
 
@@ -174,6 +175,42 @@ func TestContract(t *testing.T) {
 	_, _ = c.UpdateAuthorization(ctx, testKey, companyA, conn.ID, nil) // 500
 	must(sim.SetFaults(codatsim.Faults{}))
 
+	// The company operations.
+	var made []*codatclient.Company
+	for _, name := range []string{"Acme", "Beta", "Gamma"} {
+		co, err := c.CreateCompany(ctx, testKey, codatclient.CompanyRequest{Name: name, Description: "d", Tags: map[string]string{"region": "uk"}})
+		must(err)
+		made = append(made, co)
+	}
+	_, err = c.ListCompanies(ctx, testKey, codatclient.CompanyFilter{}) // 3 pages of 2: next and previous links
+	must(err)
+	_, err = c.ListCompanies(ctx, testKey, codatclient.CompanyFilter{Query: "tags.region=uk", Tags: "region=uk"})
+	must(err)
+	_, err = c.GetCompany(ctx, testKey, made[0].ID)
+	must(err)
+	_, err = c.ReplaceCompany(ctx, testKey, made[0].ID, codatclient.CompanyRequest{Name: "Acme Ltd", Tags: map[string]string{"tier": "gold"}})
+	must(err)
+	description := ""
+	_, err = c.UpdateCompany(ctx, testKey, made[0].ID, codatclient.CompanyUpdate{Description: &description, Tags: map[string]string{}})
+	must(err)
+	_, err = c.GetCompany(ctx, testKey, companyA) // a company with a connection
+	must(err)
+	must(c.DeleteCompany(ctx, testKey, made[1].ID))
+	tooLong := map[string]string{strings.Repeat("k", 28): "v"}                                                 // a tag key the transcription cannot check: the simulator refuses it
+	_, _ = c.CreateCompany(ctx, testKey, codatclient.CompanyRequest{Name: "Acme", Tags: tooLong})              // 400
+	_, _ = c.ReplaceCompany(ctx, testKey, made[0].ID, codatclient.CompanyRequest{Name: "Acme", Tags: tooLong}) // 400
+	_, _ = c.UpdateCompany(ctx, testKey, made[0].ID, codatclient.CompanyUpdate{Tags: tooLong})                 // 400
+	_, _ = c.GetCompany(ctx, testKey, made[1].ID)                                                              // 404
+	_ = c.DeleteCompany(ctx, testKey, made[1].ID)                                                              // 404
+	_, _ = c.ReplaceCompany(ctx, testKey, made[1].ID, codatclient.CompanyRequest{Name: "Acme"})                // 404
+	_, _ = c.ListCompanies(ctx, "wrong-key", codatclient.CompanyFilter{})                                      // 401
+	must(sim.SetFaults(codatsim.Faults{RateLimitNext: 1}))
+	_, _ = c.ListCompanies(ctx, testKey, codatclient.CompanyFilter{}) // 429
+	must(sim.SetFaults(codatsim.Faults{ErrorRate: map[string]float64{"*": 1}, ErrorStatus: 503}))
+	_, _ = c.UpdateCompany(ctx, testKey, made[0].ID, codatclient.CompanyUpdate{Tags: map[string]string{}}) // 503
+	_, _ = c.CreateCompany(ctx, testKey, codatclient.CompanyRequest{Name: "Acme"})                         // 503
+	must(sim.SetFaults(codatsim.Faults{}))
+
 	for _, f := range vt.failures {
 		t.Error(f)
 	}
@@ -181,6 +218,9 @@ func TestContract(t *testing.T) {
 		"create-connection 200", "create-connection 400", "list-connections 200", "list-connections 404", "list-connections 429",
 		"get-connection 200", "get-connection 401", "get-connection 404", "unlink-connection 200", "unlink-connection 400",
 		"update-connection-authorization 200", "update-connection-authorization 500", "delete-connection 200", "delete-connection 503",
+		"create-company 200", "create-company 400", "create-company 503", "list-companies 200", "list-companies 401", "list-companies 429",
+		"get-company 200", "get-company 404", "replace-company 200", "replace-company 400", "replace-company 404",
+		"update-company 200", "update-company 400", "update-company 503", "delete-company 204", "delete-company 404",
 	} {
 		if !vt.seen[want] {
 			t.Errorf("contract test did not exercise %q", want)
@@ -190,12 +230,20 @@ func TestContract(t *testing.T) {
 
 // TestContractCatchesDrift proves the validation is not vacuous: a renamed field fails it.
 func TestContractCatchesDrift(t *testing.T) {
+	getConnection := func(c *codatclient.Client) {
+		_, _ = c.GetConnection(context.Background(), testKey, companyA, "3f0c2a7e-9b1d-4c55-8e21-6a7d0b9c1e42")
+	}
+	getCompany := func(c *codatclient.Client) { _, _ = c.GetCompany(context.Background(), testKey, companyA) }
 	tests := []struct {
 		name string
+		call func(*codatclient.Client)
 		body string
 	}{
-		{"renamed field", `{"id":"3f0c2a7e-9b1d-4c55-8e21-6a7d0b9c1e42","integrationId":"6b1f4f0a-2c3d-4e5f-8a9b-0c1d2e3f4a5b","sourceId":"9d8c7b6a-5f4e-4d3c-2b1a-0f9e8d7c6b5a","sourceType":"Banking","platformName":"Plaid","linkURL":"http://x/y","status":"Linked","created":"2024-01-01T00:00:00Z"}`},
-		{"missing required field", `{"id":"3f0c2a7e-9b1d-4c55-8e21-6a7d0b9c1e42","integrationId":"6b1f4f0a-2c3d-4e5f-8a9b-0c1d2e3f4a5b","sourceId":"9d8c7b6a-5f4e-4d3c-2b1a-0f9e8d7c6b5a","sourceType":"Banking","platformName":"Plaid","linkUrl":"http://x/y","status":"Linked"}`},
+		{"renamed field", getConnection, `{"id":"3f0c2a7e-9b1d-4c55-8e21-6a7d0b9c1e42","integrationId":"6b1f4f0a-2c3d-4e5f-8a9b-0c1d2e3f4a5b","sourceId":"9d8c7b6a-5f4e-4d3c-2b1a-0f9e8d7c6b5a","sourceType":"Banking","platformName":"Plaid","linkURL":"http://x/y","status":"Linked","created":"2024-01-01T00:00:00Z"}`},
+		{"missing required field", getConnection, `{"id":"3f0c2a7e-9b1d-4c55-8e21-6a7d0b9c1e42","integrationId":"6b1f4f0a-2c3d-4e5f-8a9b-0c1d2e3f4a5b","sourceId":"9d8c7b6a-5f4e-4d3c-2b1a-0f9e8d7c6b5a","sourceType":"Banking","platformName":"Plaid","linkUrl":"http://x/y","status":"Linked"}`},
+		{"renamed company field", getCompany, `{"id":"` + companyA + `","name":"Acme","redirectUrl":"https://link.codat.io/company/x"}`},
+		{"company without its redirect", getCompany, `{"id":"` + companyA + `","name":"Acme"}`},
+		{"eleven tags", getCompany, `{"id":"` + companyA + `","name":"Acme","redirect":"https://link.codat.io/company/x","tags":{"a":"1","b":"1","c":"1","d":"1","e":"1","f":"1","g":"1","h":"1","i":"1","j":"1","k":"1"}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -211,9 +259,9 @@ func TestContractCatchesDrift(t *testing.T) {
 			vt := newValidatingTransport(t, srv.URL)
 			o := fastOptions(srv.URL)
 			o.HTTPClient = &http.Client{Transport: vt}
-			_, _ = newClient(t, o).GetConnection(context.Background(), testKey, companyA, "3f0c2a7e-9b1d-4c55-8e21-6a7d0b9c1e42")
+			tt.call(newClient(t, o))
 			if len(vt.failures) == 0 {
-				t.Fatal("validation accepted a drifted Connection")
+				t.Fatal("validation accepted a drifted answer")
 			}
 		})
 	}

@@ -34,19 +34,6 @@ type DataConnectionError struct {
 	ResolvedOnUtc string `json:"resolvedOnUtc,omitempty"`
 }
 
-// connectionsPage is the paged envelope of list-connections.
-type connectionsPage struct {
-	Results      []Connection `json:"results"`
-	PageNumber   int          `json:"pageNumber"`
-	PageSize     int          `json:"pageSize"`
-	TotalResults int          `json:"totalResults"`
-	Links        struct {
-		Next *struct {
-			Href string `json:"href"`
-		} `json:"next"`
-	} `json:"_links"`
-}
-
 // errorMessage is Codat's error body (`ErrorMessage`). Only the fields the client reports are decoded.
 type errorMessage struct {
 	StatusCode    int    `json:"statusCode"`

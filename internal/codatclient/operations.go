@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/codat-operator/codat-operator/internal/codatapi"
@@ -52,41 +51,70 @@ func (c *Client) ListConnections(ctx context.Context, key APIKey, companyID stri
 	if err := requireIDs(op, companyID, "-", "-"); err != nil {
 		return nil, err
 	}
-	next := c.endpoint(connectionsPath(companyID), url.Values{
-		"page": {"1"}, "pageSize": {strconv.Itoa(c.pageSize)},
-	})
-	all := []Connection{}
+	conns, err := listAll(ctx, c, key, op, companyID, connectionsPath(companyID), nil, func(conn *Connection) string { return conn.ID })
+	if err != nil {
+		return nil, err
+	}
+	for i := range conns {
+		normalize(&conns[i])
+	}
+	return conns, nil
+}
+
+// page is Codat's paged envelope (results and PagingInfo) of list-connections and list-companies.
+type page[T any] struct {
+	Results      []T `json:"results"`
+	PageNumber   int `json:"pageNumber"`
+	PageSize     int `json:"pageSize"`
+	TotalResults int `json:"totalResults"`
+	Links        struct {
+		Next *struct {
+			Href string `json:"href"`
+		} `json:"next"`
+	} `json:"_links"`
+}
+
+// listAll reads every page of a list operation from path with the filter parameters, following
+// `_links.next` (or, without it, the page numbers) to the end. An item seen on two pages is kept
+// once; an item without an id is a bad response.
+func listAll[T any](ctx context.Context, c *Client, key APIKey, op, companyID, path string, filter url.Values, id func(*T) string) ([]T, error) {
+	pageURL := func(number, size int) string {
+		q := url.Values{"page": {strconv.Itoa(number)}, "pageSize": {strconv.Itoa(size)}}
+		for k, v := range filter {
+			q[k] = v
+		}
+		return c.endpoint(path, q)
+	}
+	next := pageURL(1, c.pageSize)
+	all := []T{}
 	seen := map[string]bool{}
 	visited := map[string]bool{}
 	for range maxPages {
 		visited[next] = true
-		var page connectionsPage
-		if err := c.do(ctx, key, request{op: op, method: http.MethodGet, companyID: companyID, url: next}, &page); err != nil {
+		var p page[T]
+		if err := c.do(ctx, key, request{op: op, method: http.MethodGet, companyID: companyID, url: next}, &p); err != nil {
 			return nil, err
 		}
-		for i := range page.Results {
-			conn := &page.Results[i]
-			if conn.ID == "" {
-				return nil, badResponse(op, fmt.Sprintf("result %d of page %d has no connection id", i+1, page.PageNumber))
+		for i := range p.Results {
+			itemID := id(&p.Results[i])
+			if itemID == "" {
+				return nil, badResponse(op, fmt.Sprintf("result %d of page %d has no id", i+1, p.PageNumber))
 			}
-			if seen[conn.ID] {
+			if seen[itemID] {
 				continue
 			}
-			seen[conn.ID] = true
-			all = append(all, *normalize(conn))
+			seen[itemID] = true
+			all = append(all, p.Results[i])
 		}
 		switch {
-		case page.Links.Next != nil && page.Links.Next.Href != "":
+		case p.Links.Next != nil && p.Links.Next.Href != "":
 			var err error
-			if next, err = c.resolveHref(page.Links.Next.Href); err != nil {
+			if next, err = c.resolveHref(p.Links.Next.Href); err != nil {
 				return nil, badResponse(op, err.Error())
 			}
-		case len(page.Results) > 0 && page.PageNumber > 0 && page.PageSize > 0 &&
-			page.PageNumber*page.PageSize < page.TotalResults:
+		case len(p.Results) > 0 && p.PageNumber > 0 && p.PageSize > 0 && p.PageNumber*p.PageSize < p.TotalResults:
 			// No next link but more results: fall back to page numbers.
-			next = c.endpoint(connectionsPath(companyID), url.Values{
-				"page": {strconv.Itoa(page.PageNumber + 1)}, "pageSize": {strconv.Itoa(page.PageSize)},
-			})
+			next = pageURL(p.PageNumber+1, p.PageSize)
 		default:
 			return all, nil
 		}
@@ -171,32 +199,6 @@ func (c *Client) connection(ctx context.Context, key APIKey, r request, wantID s
 	return normalize(&conn), nil
 }
 
-// Company is what the operator reads of a Codat company.
-type Company struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
-	// Tags are the company's key/value tags (at most 10, Codat says).
-	Tags map[string]string `json:"tags"`
-}
-
-// GetCompany reads a company (GET /companies/{companyId}). Codat's answer also lists the company's
-// connections, link URLs included; only the id, name and tags are kept.
-func (c *Client) GetCompany(ctx context.Context, key APIKey, companyID string) (*Company, error) {
-	op := codatapi.OpGetCompany
-	if err := requireIDs(op, companyID, "-", "-"); err != nil {
-		return nil, err
-	}
-	var company Company
-	if err := c.do(ctx, key, request{op: op, method: http.MethodGet, companyID: companyID,
-		url: c.endpoint("/companies/"+url.PathEscape(companyID), nil)}, &company); err != nil {
-		return nil, err
-	}
-	if !strings.EqualFold(company.ID, companyID) {
-		return nil, badResponse(op, fmt.Sprintf("the response is company %q, not %s", company.ID, companyID))
-	}
-	return &company, nil
-}
-
 func badResponse(op, message string) *Error {
 	return &Error{Operation: op, Kind: KindBadResponse, StatusCode: http.StatusOK, Message: message}
 }
@@ -217,7 +219,7 @@ func requireIDs(op, companyID, connectionID, platformKey string) error {
 }
 
 func connectionsPath(companyID string) string {
-	return "/companies/" + url.PathEscape(companyID) + "/connections"
+	return companyPath(companyID) + "/connections"
 }
 
 func connectionPath(companyID, connectionID string) string {

@@ -155,6 +155,19 @@ func TestErrorsNeverContainSecrets(t *testing.T) {
 					_, err := c.CreateConnection(ctx, tt.key, companyA, "mqjo")
 					return err
 				},
+				"create-company": func() error {
+					_, err := c.CreateCompany(ctx, tt.key, codatclient.CompanyRequest{Name: "Acme", Tags: map[string]string{"k": "v"}})
+					return err
+				},
+				"list-companies": func() error {
+					_, err := c.ListCompanies(ctx, tt.key, codatclient.CompanyTagFilter("k", "v"))
+					return err
+				},
+				"replace-company": func() error {
+					_, err := c.ReplaceCompany(ctx, tt.key, companyA, codatclient.CompanyRequest{Name: "Acme"})
+					return err
+				},
+				"delete-company": func() error { return c.DeleteCompany(ctx, tt.key, companyA) },
 			}
 			for name, call := range calls {
 				err := call()

@@ -50,11 +50,14 @@ func (c *Client) do(ctx context.Context, key APIKey, r request, out any) error {
 		return &Error{Operation: r.op, Kind: KindInvalidAPIKey, Message: "the API key cannot be used: " + err.Error()}
 	}
 	secrets := append(key.secrets(), r.secrets...)
-	release, err := c.companies.acquire(ctx, r.companyID)
-	if err != nil {
-		return &Error{Operation: r.op, Kind: transportKind(ctx, err), Err: err}
+	// Codat's cap on concurrent requests is per company; list-companies and create-company name none.
+	if r.companyID != "" {
+		release, err := c.companies.acquire(ctx, r.companyID)
+		if err != nil {
+			return &Error{Operation: r.op, Kind: transportKind(ctx, err), Err: err}
+		}
+		defer release()
 	}
-	defer release()
 
 	for attempt := 0; ; attempt++ {
 		if err := c.limiter.Wait(ctx); err != nil {

@@ -31,16 +31,30 @@ func (s *Simulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	case match(parts, "companies") && m == http.MethodPost:
 		var body struct {
 			ID string `json:"id"`
+			CompanyEdit
 		}
 		if !readJSON(w, r, &body) {
 			return
 		}
 		if body.ID == "" || strings.ContainsAny(body.ID, "/?#") {
-			adminError(w, http.StatusBadRequest, `body must be {"id":"<company id>"}`)
+			adminError(w, http.StatusBadRequest, `body must be {"id":"<company id>"} (name, description and tags optional)`)
 			return
 		}
-		s.AddCompany(body.ID)
-		writeJSON(w, http.StatusCreated, body)
+		s.adminCompany(w, r, body.ID, &body.CompanyEdit, http.StatusCreated)
+	case match(parts, "companies", "*") && m == http.MethodGet:
+		s.adminCompany(w, r, parts[1], nil, http.StatusOK)
+	case match(parts, "companies", "*") && m == http.MethodPatch:
+		var edit CompanyEdit
+		if !readJSON(w, r, &edit) {
+			return
+		}
+		s.adminCompany(w, r, parts[1], &edit, http.StatusOK)
+	case match(parts, "companies", "*") && m == http.MethodDelete:
+		if err := s.DeleteCompany(parts[1]); err != nil {
+			adminError(w, http.StatusNotFound, "company not found")
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	case match(parts, "companies", "*", "fail") && (m == http.MethodPut || m == http.MethodPost):
 		var body struct {
 			Status int `json:"status"`
@@ -187,6 +201,41 @@ func (s *Simulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	default:
 		adminError(w, http.StatusNotFound, "no such admin endpoint; see docs/simulator.md")
 	}
+}
+
+// adminCompany answers with the company, after creating it (status 201) and applying edit, when
+// they are given. The request's Host is the base of a redirect not yet known, as for API calls.
+func (s *Simulator) adminCompany(w http.ResponseWriter, r *http.Request, id string, edit *CompanyEdit, status int) {
+	if status == http.StatusCreated {
+		// Check the edit first: a refused body creates nothing.
+		if _, err := edit.change(); err != nil {
+			adminError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		s.AddCompany(id)
+	}
+	if edit != nil {
+		if _, err := s.EditCompany(id, *edit); err != nil {
+			code := http.StatusBadRequest
+			if errors.Is(err, ErrNotFound) {
+				code = http.StatusNotFound
+			}
+			adminError(w, code, err.Error())
+			return
+		}
+	}
+	s.mu.Lock()
+	c := s.companies[id]
+	var out Company
+	if c != nil {
+		out = s.companyLocked(r, c)
+	}
+	s.mu.Unlock()
+	if c == nil {
+		adminError(w, http.StatusNotFound, "company not found")
+		return
+	}
+	writeJSON(w, status, out)
 }
 
 func (s *Simulator) adminConnection(w http.ResponseWriter, companyID, connectionID string, change func(string, string) error) {

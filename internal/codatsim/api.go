@@ -70,7 +70,7 @@ func errorResponse(status int, msg string) *response {
 	return r
 }
 
-// ServeHTTP routes Codat's connection API, the link pages and the /_sim/ admin API.
+// ServeHTTP routes Codat's company and connection API, the link pages and the /_sim/ admin API.
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	switch {
@@ -86,7 +86,7 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	op, companyID, connectionID, ok := route(r.Method, r.URL.Path)
 	if !ok {
-		status, msg := http.StatusNotFound, "The requested resource was not found (simulator serves only the connection API)."
+		status, msg := http.StatusNotFound, "The requested resource was not found (the simulator serves only the company and connection API)."
 		if op == "method" {
 			status, msg = http.StatusMethodNotAllowed, "The requested HTTP method is not allowed for this resource."
 		}
@@ -105,25 +105,27 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // wrong method.
 func route(method, path string) (op, companyID, connectionID string, ok bool) {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
-	if len(parts) == 2 && parts[0] == "companies" && parts[1] != "" {
-		if method == http.MethodGet {
-			return codatapi.OpGetCompany, parts[1], "", true
-		}
-		return "method", parts[1], "", false
-	}
-	if len(parts) < 3 || parts[0] != "companies" || parts[2] != "connections" || parts[1] == "" {
+	if parts[0] != "companies" {
 		return "", "", "", false
 	}
-	companyID = parts[1]
 	var byMethod map[string]string
 	switch {
+	case len(parts) == 1:
+		byMethod = map[string]string{http.MethodGet: codatapi.OpListCompanies, http.MethodPost: codatapi.OpCreateCompany}
+	case len(parts) == 2 && parts[1] != "":
+		companyID = parts[1]
+		byMethod = map[string]string{http.MethodGet: codatapi.OpGetCompany, http.MethodPut: codatapi.OpReplaceCompany,
+			http.MethodPatch: codatapi.OpUpdateCompany, http.MethodDelete: codatapi.OpDeleteCompany}
+	case len(parts) < 3 || parts[2] != "connections" || parts[1] == "":
+		return "", "", "", false
 	case len(parts) == 3:
+		companyID = parts[1]
 		byMethod = map[string]string{http.MethodGet: codatapi.OpListConnections, http.MethodPost: codatapi.OpCreateConnection}
 	case len(parts) == 4 && parts[3] != "":
-		connectionID = parts[3]
+		companyID, connectionID = parts[1], parts[3]
 		byMethod = map[string]string{http.MethodGet: codatapi.OpGetConnection, http.MethodPatch: codatapi.OpUnlinkConnection, http.MethodDelete: codatapi.OpDeleteConnection}
 	case len(parts) == 5 && parts[3] != "" && parts[4] == "authorization":
-		connectionID = parts[3]
+		companyID, connectionID = parts[1], parts[3]
 		byMethod = map[string]string{http.MethodPut: codatapi.OpUpdateConnectionAuthorization}
 	default:
 		return "", "", "", false
@@ -140,9 +142,12 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, op, company
 	s.mu.Lock()
 	d := draw{rateLimit: s.faultRNG.Float64(), errorRate: s.faultRNG.Float64(), loseCreate: s.faultRNG.Float64(), badResponse: s.faultRNG.Float64()}
 	latency := s.faults.Latency
-	s.inFlight[companyID]++
-	if s.inFlight[companyID] > s.maxInFlight[companyID] {
-		s.maxInFlight[companyID] = s.inFlight[companyID]
+	// Codat's cap on concurrent requests is per company: list-companies and create-company name none.
+	if companyID != "" {
+		s.inFlight[companyID]++
+		if s.inFlight[companyID] > s.maxInFlight[companyID] {
+			s.maxInFlight[companyID] = s.inFlight[companyID]
+		}
 	}
 	s.mu.Unlock()
 
@@ -162,7 +167,9 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, op, company
 	} else {
 		resp = s.handleLocked(r, op, companyID, connectionID, body, d)
 	}
-	s.inFlight[companyID]--
+	if companyID != "" {
+		s.inFlight[companyID]--
+	}
 	s.finishLocked(resp)
 	req := Request{Time: s.now(), Method: r.Method, Path: r.URL.Path, Operation: op, CompanyID: companyID,
 		ConnectionID: connectionID, StatusCode: resp.status, Fault: resp.fault, Duration: time.Since(start)}
@@ -222,6 +229,16 @@ func (s *Simulator) garbleLocked(resp *response, companyID string, d draw) {
 
 // operateLocked performs the operation on the simulator's state.
 func (s *Simulator) operateLocked(r *http.Request, op, companyID, connectionID string, body []byte, d draw) *response {
+	switch op {
+	case codatapi.OpListCompanies:
+		return s.listCompaniesLocked(r)
+	case codatapi.OpCreateCompany:
+		resp := s.createCompanyLocked(r, body)
+		if resp.status == http.StatusOK && s.loseCreateCompanyLocked(d) {
+			resp.lose, resp.fault = true, FaultLostResponse
+		}
+		return resp
+	}
 	c := s.companies[companyID]
 	if c == nil {
 		return errorResponse(http.StatusNotFound, fmt.Sprintf("No company was found with ID %s", companyID))
@@ -241,7 +258,12 @@ func (s *Simulator) operateLocked(r *http.Request, op, companyID, connectionID s
 	case codatapi.OpGetConnection:
 		return jsonResponse(http.StatusOK, c.conns[connectionID].Connection)
 	case codatapi.OpGetCompany:
-		return jsonResponse(http.StatusOK, s.companyLocked(companyID, c))
+		return jsonResponse(http.StatusOK, s.companyLocked(r, c))
+	case codatapi.OpReplaceCompany, codatapi.OpUpdateCompany:
+		return s.changeCompanyLocked(r, c, body, op == codatapi.OpUpdateCompany)
+	case codatapi.OpDeleteCompany:
+		s.deleteCompanyLocked(r, companyID)
+		return &response{status: http.StatusNoContent, header: http.Header{}}
 	case codatapi.OpDeleteConnection:
 		_ = s.deleteLocked(companyID, connectionID)
 		return &response{status: http.StatusOK, header: http.Header{}}
@@ -257,27 +279,6 @@ func (s *Simulator) operateLocked(r *http.Request, op, companyID, connectionID s
 		return resp
 	}
 	return errorResponse(http.StatusNotFound, "Unknown operation.")
-}
-
-// companyBody is Codat's Company, as much of it as the simulator knows.
-type companyBody struct {
-	ID              string            `json:"id"`
-	Name            string            `json:"name"`
-	Description     string            `json:"description"`
-	Redirect        string            `json:"redirect"`
-	Tags            map[string]string `json:"tags,omitempty"`
-	DataConnections []Connection      `json:"dataConnections"`
-}
-
-func (s *Simulator) companyLocked(companyID string, c *company) companyBody {
-	body := companyBody{ID: companyID, Name: "Company " + companyID[:min(8, len(companyID))],
-		Redirect: "https://link.codat.io/company/" + companyID, Tags: s.companyTagsLocked(companyID), DataConnections: []Connection{}}
-	for _, id := range c.order {
-		if conn := c.conns[id]; conn != nil {
-			body.DataConnections = append(body.DataConnections, conn.Connection)
-		}
-	}
-	return body
 }
 
 // injectFaultLocked decides quota, rate-limit and error faults for an authenticated request.
@@ -355,6 +356,14 @@ func (s *Simulator) loseCreateLocked(d draw) bool {
 	return d.loseCreate < s.faults.LoseCreateResponseRate
 }
 
+func (s *Simulator) loseCreateCompanyLocked(d draw) bool {
+	if s.faults.LoseCreateCompanyResponseNext > 0 {
+		s.faults.LoseCreateCompanyResponseNext--
+		return true
+	}
+	return d.loseCreate < s.faults.LoseCreateCompanyResponseRate
+}
+
 func ceilSeconds(d time.Duration) int {
 	n := int(math.Ceil(d.Seconds()))
 	if n < 1 {
@@ -389,7 +398,9 @@ func (r *response) write(w http.ResponseWriter) {
 	for k, v := range r.header {
 		w.Header()[k] = v
 	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(r.body)))
+	if r.status != http.StatusNoContent { // a 204 carries no Content-Length (RFC 9110)
+		w.Header().Set("Content-Length", strconv.Itoa(len(r.body)))
+	}
 	w.WriteHeader(r.status)
 	_, _ = w.Write(r.body) //nolint:gosec // JSON for API clients, with its Content-Type; no page renders it
 }
@@ -432,47 +443,64 @@ type connectionsPage struct {
 
 func (s *Simulator) listLocked(r *http.Request, companyID string, c *company) *response {
 	q := r.URL.Query()
-	page, err := intParam(q, "page", 1)
-	if err != nil || page < 1 {
-		return errorResponse(http.StatusBadRequest, "Error parsing query - page must be an integer of at least 1.")
+	page, size, bad := pageParams(q)
+	if bad != nil {
+		return bad
 	}
-	size, err := intParam(q, "pageSize", defaultPageSize)
-	if err != nil || size < 1 || size > maxPageSize {
-		return errorResponse(http.StatusBadRequest, fmt.Sprintf("Error parsing query - pageSize must be an integer from 1 to %d.", maxPageSize))
-	}
-	filter, err := parseQuery(q.Get("query"))
+	clauses, err := parseClauses(q.Get("query"), func(field string) bool { return connectionFields[field] != nil })
 	if err != nil {
 		return errorResponse(http.StatusBadRequest, "Error parsing query - "+err.Error())
 	}
-	var matched []Connection
+	matched := []Connection{}
 	for _, id := range c.order {
-		if conn := c.conns[id].Connection; filter(conn) {
+		conn := c.conns[id].Connection
+		if matchAll(clauses, func(field string) string { return connectionFields[field](conn) }) {
 			matched = append(matched, conn)
 		}
 	}
-	out := connectionsPage{Results: []Connection{}, PageNumber: page, PageSize: size, TotalResults: len(matched)}
-	if from := (page - 1) * size; from < len(matched) {
-		out.Results = matched[from:min(from+size, len(matched))]
+	out := connectionsPage{PageNumber: page, PageSize: size, TotalResults: len(matched)}
+	out.Results, out.Links = pageOf(matched, page, size, "/companies/"+url.PathEscape(companyID)+"/connections", q, "query", "orderBy")
+	return jsonResponse(http.StatusOK, out)
+}
+
+// pageParams reads page (default 1) and pageSize (default 100, at most 5000).
+func pageParams(q url.Values) (page, size int, bad *response) {
+	page, err := intParam(q, "page", 1)
+	if err != nil || page < 1 {
+		return 0, 0, errorResponse(http.StatusBadRequest, "Error parsing query - page must be an integer of at least 1.")
 	}
-	self := "/companies/" + url.PathEscape(companyID) + "/connections"
+	size, err = intParam(q, "pageSize", defaultPageSize)
+	if err != nil || size < 1 || size > maxPageSize {
+		return 0, 0, errorResponse(http.StatusBadRequest, fmt.Sprintf("Error parsing query - pageSize must be an integer from 1 to %d.", maxPageSize))
+	}
+	return page, size, nil
+}
+
+// pageOf returns one page of the matched items (never nil: Codat sends an array) and the paging
+// links: relative hrefs to self, and to the current, next and previous pages with the request's
+// parameters named in keep.
+func pageOf[T any](matched []T, page, size int, self string, q url.Values, keep ...string) ([]T, map[string]linkRef) {
+	results := []T{}
+	if from := (page - 1) * size; from < len(matched) {
+		results = matched[from:min(from+size, len(matched))]
+	}
 	pageHref := func(p int) string {
 		v := url.Values{"page": {strconv.Itoa(p)}, "pageSize": {strconv.Itoa(size)}}
-		if qs := q.Get("query"); qs != "" {
-			v.Set("query", qs)
-		}
-		if ob := q.Get("orderBy"); ob != "" {
-			v.Set("orderBy", ob)
+		for _, k := range keep {
+			if value := q.Get(k); value != "" {
+				v.Set(k, value)
+			}
 		}
 		return self + "?" + v.Encode()
 	}
-	out.Links = map[string]linkRef{"self": {self}, "current": {pageHref(page)}}
+	links := map[string]linkRef{"self": {self}, "current": {pageHref(page)}}
 	if page*size < len(matched) {
-		out.Links["next"] = linkRef{pageHref(page + 1)}
+		links["next"] = linkRef{pageHref(page + 1)}
 	}
 	if page > 1 {
-		out.Links["previous"] = linkRef{pageHref(page - 1)}
+		links["previous"] = linkRef{pageHref(page - 1)}
 	}
-	return jsonResponse(http.StatusOK, out)
+	return results, links
 }
 
 func intParam(q url.Values, name string, def int) (int, error) {
@@ -483,48 +511,54 @@ func intParam(q url.Values, name string, def int) (int, error) {
 	return strconv.Atoi(v)
 }
 
-// parseQuery supports the simple part of Codat's query language: clauses `field=value`,
-// `field!=value` and `field~value` on a connection's string fields, joined with `&&`.
-func parseQuery(qs string) (func(Connection) bool, error) {
+// clause is one `field<op>value` of Codat's query language.
+type clause struct{ field, op, value string }
+
+// parseClauses reads the simple part of Codat's query language: clauses `field=value`,
+// `field!=value` and `field~value` (contains) joined with `&&`, spaces around them allowed, on the
+// fields known accepts. Anything else (`||`, braces, an unknown field) is an error.
+func parseClauses(qs string, known func(field string) bool) ([]clause, error) {
 	if strings.TrimSpace(qs) == "" {
-		return func(Connection) bool { return true }, nil
+		return nil, nil
 	}
 	if strings.ContainsAny(qs, "{}") || strings.Contains(qs, "||") {
 		return nil, fmt.Errorf("the simulator supports only clauses joined with &&")
 	}
-	var preds []func(Connection) bool
-	for _, clause := range strings.Split(qs, "&&") {
-		var field, op, value string
+	var out []clause
+	for _, text := range strings.Split(qs, "&&") {
+		var c clause
 		for _, o := range []string{"!=", "=", "~"} {
-			if i := strings.Index(clause, o); i > 0 {
-				field, op, value = strings.TrimSpace(clause[:i]), o, strings.TrimSpace(clause[i+len(o):])
+			if i := strings.Index(text, o); i > 0 {
+				c = clause{field: strings.TrimSpace(text[:i]), op: o, value: strings.TrimSpace(text[i+len(o):])}
 				break
 			}
 		}
-		get, ok := connectionFields[field]
-		if op == "" || !ok {
-			return nil, fmt.Errorf("cannot parse clause %q", clause)
+		if c.op == "" || !known(c.field) {
+			return nil, fmt.Errorf("cannot parse clause %q", text)
 		}
-		preds = append(preds, func(c Connection) bool {
-			v := get(c)
-			switch op {
-			case "=":
-				return strings.EqualFold(v, value)
-			case "!=":
-				return !strings.EqualFold(v, value)
-			default:
-				return strings.Contains(strings.ToLower(v), strings.ToLower(value))
-			}
-		})
+		out = append(out, c)
 	}
-	return func(c Connection) bool {
-		for _, p := range preds {
-			if !p(c) {
-				return false
-			}
+	return out, nil
+}
+
+// matchAll says whether get's values meet every clause. Comparisons ignore case, as Codat's do.
+func matchAll(clauses []clause, get func(field string) string) bool {
+	for _, c := range clauses {
+		v := get(c.field)
+		var ok bool
+		switch c.op {
+		case "=":
+			ok = strings.EqualFold(v, c.value)
+		case "!=":
+			ok = !strings.EqualFold(v, c.value)
+		default:
+			ok = strings.Contains(strings.ToLower(v), strings.ToLower(c.value))
 		}
-		return true
-	}, nil
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 var connectionFields = map[string]func(Connection) string{
@@ -602,11 +636,22 @@ func (s *Simulator) authorizeLocked(conn *connection, body []byte) *response {
 	return jsonResponse(http.StatusOK, conn.Connection)
 }
 
-// serveLink is the page the business opens to authorize: it links the connection.
+// serveLink is the page the business opens to authorize: a connection's linkUrl links the
+// connection, a company's redirect links every connection of the company that is not Linked.
 func (s *Simulator) serveLink(w http.ResponseWriter, r *http.Request, start time.Time) {
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	status, text := http.StatusNotFound, "This link is not valid."
 	var companyID, connectionID string
+	if len(parts) == 3 && parts[1] == "company" && parts[2] != "" {
+		companyID = parts[2]
+		if r.Method != http.MethodGet {
+			status, text = http.StatusMethodNotAllowed, "Open this link with GET."
+		} else {
+			s.mu.Lock()
+			status, text = s.serveCompanyLinkLocked(companyID)
+			s.mu.Unlock()
+		}
+	}
 	if len(parts) == 6 && parts[1] == "companies" && parts[3] == "connections" && parts[5] == "start" {
 		companyID, connectionID = parts[2], parts[4]
 		if r.Method != http.MethodGet {

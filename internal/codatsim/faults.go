@@ -30,11 +30,17 @@ type Faults struct {
 	Quota int
 	// QuotaWindow is the length of a quota period (default 1m).
 	QuotaWindow time.Duration
-	// LoseCreateResponseNext makes the next N creates commit the connection and then close the
+	// LoseCreateResponseNext makes the next N create-connection requests commit the connection and then close the
 	// TCP connection without a response: the case that causes duplicates in a careless client.
 	LoseCreateResponseNext int
 	// LoseCreateResponseRate is the probability (0..1) that a create loses its response that way.
 	LoseCreateResponseRate float64
+	// LoseCreateCompanyResponseNext does the same to the next N create-company requests: the
+	// company is made, the answer never comes.
+	LoseCreateCompanyResponseNext int
+	// LoseCreateCompanyResponseRate is the probability (0..1) that a create-company loses its
+	// response that way.
+	LoseCreateCompanyResponseRate float64
 	// BadResponseNext makes the next N successful API answers 200s whose body is not what Codat
 	// documents (see BadResponseBody); the operation still takes effect, as when a proxy mangles
 	// an answer. A create answered that way has made its connection.
@@ -70,6 +76,8 @@ type faultsJSON struct {
 	QuotaWindow             string             `json:"quotaWindow,omitempty"`
 	LoseCreateResponseNext  int                `json:"loseCreateResponseNext,omitempty"`
 	LoseCreateResponseRate  float64            `json:"loseCreateResponseRate,omitempty"`
+	LoseCreateCompanyNext   int                `json:"loseCreateCompanyResponseNext,omitempty"`
+	LoseCreateCompanyRate   float64            `json:"loseCreateCompanyResponseRate,omitempty"`
 	BadResponseNext         int                `json:"badResponseNext,omitempty"`
 	BadResponseRate         float64            `json:"badResponseRate,omitempty"`
 	BadResponseBody         string             `json:"badResponseBody,omitempty"`
@@ -95,6 +103,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 		RateLimitRate: f.RateLimitRate, RateLimitNext: f.RateLimitNext,
 		RetryAfter: durationString(f.RetryAfter), Quota: f.Quota, QuotaWindow: durationString(f.QuotaWindow),
 		LoseCreateResponseNext: f.LoseCreateResponseNext, LoseCreateResponseRate: f.LoseCreateResponseRate,
+		LoseCreateCompanyNext: f.LoseCreateCompanyResponseNext, LoseCreateCompanyRate: f.LoseCreateCompanyResponseRate,
 		BadResponseNext: f.BadResponseNext, BadResponseRate: f.BadResponseRate, BadResponseBody: f.BadResponseBody,
 		WebhookDropNext: f.WebhookDropNext, WebhookDropRate: f.WebhookDropRate, WebhookDuplicateRate: f.WebhookDuplicateRate,
 		WebhookMaxDelay: durationString(f.WebhookMaxDelay), WebhookBadSignatureNext: f.WebhookBadSignatureNext,
@@ -114,6 +123,7 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 		ErrorRate: j.ErrorRate, ErrorStatus: j.ErrorStatus, RateLimitRate: j.RateLimitRate,
 		RateLimitNext: j.RateLimitNext, Quota: j.Quota,
 		LoseCreateResponseNext: j.LoseCreateResponseNext, LoseCreateResponseRate: j.LoseCreateResponseRate,
+		LoseCreateCompanyResponseNext: j.LoseCreateCompanyNext, LoseCreateCompanyResponseRate: j.LoseCreateCompanyRate,
 		BadResponseNext: j.BadResponseNext, BadResponseRate: j.BadResponseRate, BadResponseBody: j.BadResponseBody,
 		WebhookDropNext: j.WebhookDropNext, WebhookDropRate: j.WebhookDropRate, WebhookDuplicateRate: j.WebhookDuplicateRate,
 		WebhookBadSignatureNext: j.WebhookBadSignatureNext, WebhookBadSignatureRate: j.WebhookBadSignatureRate,
@@ -139,7 +149,8 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 
 func (f Faults) validate() error {
 	rates := map[string]float64{"rateLimitRate": f.RateLimitRate, "loseCreateResponseRate": f.LoseCreateResponseRate,
-		"badResponseRate": f.BadResponseRate, "webhookDropRate": f.WebhookDropRate, "webhookDuplicateRate": f.WebhookDuplicateRate,
+		"loseCreateCompanyResponseRate": f.LoseCreateCompanyResponseRate,
+		"badResponseRate":               f.BadResponseRate, "webhookDropRate": f.WebhookDropRate, "webhookDuplicateRate": f.WebhookDuplicateRate,
 		"webhookBadSignatureRate": f.WebhookBadSignatureRate}
 	for op, r := range f.ErrorRate {
 		if op != "*" && !isOperation(op) {
@@ -156,7 +167,7 @@ func (f Faults) validate() error {
 		return fmt.Errorf("errorStatus %d is not an HTTP error status", f.ErrorStatus)
 	}
 	if f.Latency < 0 || f.RetryAfter < 0 || f.QuotaWindow < 0 || f.Quota < 0 || f.RateLimitNext < 0 ||
-		f.LoseCreateResponseNext < 0 || f.BadResponseNext < 0 || f.WebhookDropNext < 0 || f.WebhookMaxDelay < 0 ||
+		f.LoseCreateResponseNext < 0 || f.LoseCreateCompanyResponseNext < 0 || f.BadResponseNext < 0 || f.WebhookDropNext < 0 || f.WebhookMaxDelay < 0 ||
 		f.WebhookBadSignatureNext < 0 {
 		return fmt.Errorf("faults must not be negative")
 	}

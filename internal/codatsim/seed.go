@@ -103,9 +103,7 @@ func (s *Simulator) addConnectionLocked(c SeedConnection) (*connection, error) {
 func (s *Simulator) seedLocked() error {
 	var errs []error
 	for _, c := range s.opts.Connections {
-		if s.companies[c.CompanyID] == nil {
-			s.companies[c.CompanyID] = &company{conns: map[string]*connection{}}
-		}
+		s.ensureCompanyLocked(c.CompanyID)
 		if _, err := s.addConnectionLocked(c); err != nil {
 			errs = append(errs, err)
 		}

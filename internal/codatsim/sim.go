@@ -1,6 +1,6 @@
-// Package codatsim is a stateful simulator of Codat's connection API (the six connection
-// operations of the Platform API), with the business side (the link page), an admin API under
-// /_sim/, deterministic fault injection and request counters for tests.
+// Package codatsim is a stateful simulator of Codat's company and connection API (the six company
+// and six connection operations of the Platform API), with the business side (the link pages), an
+// admin API under /_sim/, deterministic fault injection and request counters for tests.
 //
 // Start it in-process with httptest:
 //
@@ -15,6 +15,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -107,8 +108,9 @@ type Options struct {
 	Companies []string
 	// Seed for connection ids and random faults.
 	Seed int64
-	// LinkBaseURL is the base of linkUrl values, e.g. "http://127.0.0.1:8089". Empty: taken from
-	// each create request's Host.
+	// LinkBaseURL is the base of linkUrl and redirect values, e.g. "http://127.0.0.1:8089". Empty:
+	// taken from each create request's Host (for a company made outside the API, from the first
+	// request that shows it).
 	LinkBaseURL string
 	// Platforms added to (or replacing, by key) DefaultPlatforms.
 	Platforms []Platform
@@ -140,10 +142,12 @@ type Simulator struct {
 	mu        sync.Mutex
 	keys      map[string]bool // accepted Authorization header values
 	companies map[string]*company
-	platforms map[string]Platform
-	faults    Faults
-	faultRNG  *rand.Rand
-	idRNG     *rand.Rand
+	// companyOrder is the companies' creation order, for stable paging of list-companies.
+	companyOrder []string
+	platforms    map[string]Platform
+	faults       Faults
+	faultRNG     *rand.Rand
+	idRNG        *rand.Rand
 	// webhookRNG draws webhook ids and delivery faults, so that consumers change neither the
 	// connection ids nor the API's fault sequence.
 	webhookRNG  *rand.Rand
@@ -167,9 +171,15 @@ type Simulator struct {
 }
 
 type company struct {
-	conns map[string]*connection
-	order []string // creation order, for stable paging
-	tags  map[string]string
+	id          string
+	name        string
+	description string
+	tags        map[string]string
+	created     string
+	// redirect is the company's Link URL; empty until a base is known (see Options.LinkBaseURL).
+	redirect string
+	conns    map[string]*connection
+	order    []string // creation order, for stable paging
 }
 
 type connection struct {
@@ -202,9 +212,11 @@ func New(o Options) *Simulator {
 
 // resetLocked puts everything but the API keys back to how New left it.
 func (s *Simulator) resetLocked() {
+	s.lastCreated = time.Time{}
 	s.companies = map[string]*company{}
+	s.companyOrder = nil
 	for _, id := range s.opts.Companies {
-		s.companies[id] = &company{conns: map[string]*connection{}}
+		s.ensureCompanyLocked(id)
 	}
 	s.platforms = map[string]Platform{}
 	for _, p := range append(DefaultPlatforms(), s.opts.Platforms...) {
@@ -215,7 +227,6 @@ func (s *Simulator) resetLocked() {
 	s.idRNG = rand.New(rand.NewPCG(seed, 0x696473))
 	s.webhookRNG = rand.New(rand.NewPCG(seed, 0x77656268))
 	s.correlation = 0
-	s.lastCreated = time.Time{}
 	s.faults = Faults{}.withDefaults()
 	s.failing = map[string]int{}
 	s.garbling = map[string]string{}
@@ -276,13 +287,37 @@ func (s *Simulator) AddAPIKey(key string) {
 	s.addKeyLocked(key)
 }
 
-// AddCompany makes a company exist (a no-op if it does).
+// AddCompany makes a company exist (a no-op if it does), as if made in Codat's Portal: named
+// "Company " and the start of its id, with no description and no tags. It sends no webhook.
 func (s *Simulator) AddCompany(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.companies[id] == nil {
-		s.companies[id] = &company{conns: map[string]*connection{}}
+	s.ensureCompanyLocked(id)
+}
+
+// ensureCompanyLocked returns the company, adding it (as AddCompany describes) if it is unknown.
+func (s *Simulator) ensureCompanyLocked(id string) *company {
+	if c := s.companies[id]; c != nil {
+		return c
 	}
+	return s.addCompanyLocked(id, "Company "+id[:min(8, len(id))], "", nil)
+}
+
+// addCompanyLocked adds a company with the next creation time.
+func (s *Simulator) addCompanyLocked(id, name, description string, tags map[string]string) *company {
+	c := &company{id: id, name: name, description: description, tags: maps.Clone(tags),
+		created: s.createdLocked(), conns: map[string]*connection{}}
+	if s.opts.LinkBaseURL != "" {
+		c.redirect = companyRedirect(s.opts.LinkBaseURL, id)
+	}
+	s.companies[id] = c
+	s.companyOrder = append(s.companyOrder, id)
+	return c
+}
+
+// companyRedirect is the company's Link URL: the simulator's company link page.
+func companyRedirect(base, id string) string {
+	return strings.TrimRight(base, "/") + "/link/company/" + url.PathEscape(id)
 }
 
 // Companies returns the ids of all companies, sorted.
@@ -505,19 +540,7 @@ func (s *Simulator) sleep(d time.Duration) {
 func (s *Simulator) SetCompanyTags(companyID string, tags map[string]string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.companies[companyID]
-	if c == nil {
-		c = &company{conns: map[string]*connection{}}
-		s.companies[companyID] = c
-	}
-	c.tags = maps.Clone(tags)
-}
-
-func (s *Simulator) companyTagsLocked(companyID string) map[string]string {
-	if c := s.companies[companyID]; c != nil {
-		return maps.Clone(c.tags)
-	}
-	return nil
+	s.ensureCompanyLocked(companyID).tags = maps.Clone(tags)
 }
 
 // SetFaults replaces the injected faults and restarts the quota period.
@@ -636,15 +659,16 @@ func (s *Simulator) ResetCounts() {
 	s.resetCountsLocked()
 }
 
-// Reset returns to the state New created: the Options' companies with no connections, default
-// and optional platforms, no faults, empty counters, generators reseeded. Keys added later stay.
+// Reset returns to the state New created: the Options' companies (and those of its connections)
+// with their seeded connections only, default and optional platforms, no faults, empty counters,
+// generators reseeded. Keys added later stay.
 func (s *Simulator) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.resetLocked()
 }
 
-// newIDLocked returns a random connection UUID from the seeded generator.
+// newIDLocked returns a random company or connection UUID from the seeded generator.
 func (s *Simulator) newIDLocked() string { return uuidFrom(s.idRNG) }
 
 // uuidFrom draws a random UUID.

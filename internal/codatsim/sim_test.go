@@ -233,7 +233,7 @@ func TestBadRequests(t *testing.T) {
 		{"pageSize too large", "GET", base + "?pageSize=5001", "", 400},
 		{"unsupported query", "GET", base + "?query=" + "a%7C%7Cb", "", 400},
 		{"method not allowed", "PUT", base, "", 405},
-		{"unknown path", "GET", "/companies", "", 404},
+		{"unknown path", "GET", "/integrations", "", 404},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -44,6 +45,8 @@ type Delivery struct {
 	ConsumerID string    `json:"consumerId"`
 	EventID    string    `json:"eventId"`
 	EventType  string    `json:"eventType"`
+	// CompanyID is the company's, for company and connection events.
+	CompanyID string `json:"companyId,omitempty"`
 	// ConnectionID and Status are the connection's, for connection events.
 	ConnectionID string `json:"connectionId,omitempty"`
 	Status       string `json:"status,omitempty"`
@@ -75,6 +78,15 @@ type CompanyReference struct {
 	Description string            `json:"description,omitempty"`
 	Links       map[string]string `json:"links,omitempty"`
 	Tags        map[string]string `json:"tags,omitempty"`
+}
+
+// CompanyWebhook is the body of a company.created or company.deleted event (the spec's
+// CompanyWebhook): the company's details as they were.
+type CompanyWebhook struct {
+	ID            string         `json:"id"`
+	EventType     string         `json:"eventType"`
+	GeneratedDate string         `json:"generatedDate"`
+	Payload       CompanyDetails `json:"payload"`
 }
 
 // RateLimitWebhook is the body of a client.rateLimit.* event.
@@ -198,18 +210,25 @@ func (s *Simulator) emitConnectionLocked(eventType, companyID string, conn Conne
 	if len(s.consumers) == 0 {
 		return
 	}
+	ref := CompanyReference{ID: companyID,
+		Links: map[string]string{"portal": "https://app.codat.io/companies/" + companyID + "/summary"}}
+	if c := s.companies[companyID]; c != nil {
+		ref.Name, ref.Description, ref.Tags = c.name, c.description, maps.Clone(c.tags)
+	}
 	body := ConnectionWebhook{
 		ID: uuidFrom(s.webhookRNG), EventType: eventType, GeneratedDate: s.now().Format(TimeFormat),
-		Payload: ConnectionWebhookPayload{
-			ReferenceCompany: CompanyReference{
-				ID: companyID, Name: "Simulated company " + companyID,
-				Links: map[string]string{"portal": "https://app.codat.io/companies/" + companyID + "/summary"},
-				Tags:  s.companyTagsLocked(companyID),
-			},
-			Connection: conn.clone(),
-		},
+		Payload: ConnectionWebhookPayload{ReferenceCompany: ref, Connection: conn.clone()},
 	}
-	s.deliverLocked(body.ID, eventType, conn.ID, conn.Status, body)
+	s.deliverLocked(Delivery{EventID: body.ID, EventType: eventType, CompanyID: companyID, ConnectionID: conn.ID, Status: conn.Status}, body)
+}
+
+// emitCompanyLocked sends company.created or company.deleted with the company's details.
+func (s *Simulator) emitCompanyLocked(eventType string, details CompanyDetails) {
+	if len(s.consumers) == 0 {
+		return
+	}
+	body := CompanyWebhook{ID: uuidFrom(s.webhookRNG), EventType: eventType, GeneratedDate: s.now().Format(TimeFormat), Payload: details}
+	s.deliverLocked(Delivery{EventID: body.ID, EventType: eventType, CompanyID: details.ID}, body)
 }
 
 func (s *Simulator) emitRateLimitLocked(eventType string) {
@@ -218,21 +237,22 @@ func (s *Simulator) emitRateLimitLocked(eventType string) {
 		ID: uuidFrom(s.webhookRNG), EventType: eventType, GeneratedDate: s.now().Format(TimeFormat),
 		Payload: RateLimitPayload{DailyQuota: s.quota.limit, QuotaRemaining: remaining, ExpiryDate: s.quota.resetAt.Format(TimeFormat)},
 	}
-	s.deliverLocked(body.ID, eventType, "", "", body)
+	s.deliverLocked(Delivery{EventID: body.ID, EventType: eventType}, body)
 }
 
-// deliverLocked starts the delivery of one event to every consumer that wants it, applying the
-// webhook faults.
-func (s *Simulator) deliverLocked(eventID, eventType, connectionID, status string, body any) {
+// deliverLocked starts the delivery of one event (described by event: its id, type, company,
+// connection and status) to every consumer that wants it, applying the webhook faults.
+func (s *Simulator) deliverLocked(event Delivery, body any) {
 	raw, err := marshal(body)
 	if err != nil {
 		return
 	}
 	for _, c := range s.consumers {
-		if len(c.EventTypes) > 0 && !slices.Contains(c.EventTypes, eventType) {
+		if len(c.EventTypes) > 0 && !slices.Contains(c.EventTypes, event.EventType) {
 			continue
 		}
-		d := Delivery{ConsumerID: c.ID, EventID: eventID, EventType: eventType, ConnectionID: connectionID, Status: status}
+		d := event
+		d.ConsumerID = c.ID
 		f := &s.faults
 		drop, dup, badSig, delay := s.webhookRNG.Float64(), s.webhookRNG.Float64(), s.webhookRNG.Float64(), s.webhookRNG.Float64()
 		if f.WebhookDropNext > 0 || drop < f.WebhookDropRate {

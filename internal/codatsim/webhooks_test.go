@@ -121,11 +121,23 @@ func TestWebhookEventsFollowEveryChange(t *testing.T) {
 	consumer.waitFor(t, len(want))
 	step(codatapi.EventConnectionDeleted, func() { _ = f.sim.DeleteConnection(company, other.ID) })
 	step(codatapi.EventRateLimitReached, func() { _ = f.sim.SendRateLimitEvent(codatapi.EventRateLimitReached) })
+	// A company made and deleted through the API. Deleting it deletes its connection with it, and
+	// Codat documents only company.deleted for that.
+	made := f.createCompany(`{"name":"Acme","description":"d","tags":{"region":"uk"}}`)
+	want = append(want, codatapi.EventCompanyCreated)
+	consumer.waitFor(t, len(want))
+	step(codatapi.EventConnectionCreated, func() {
+		f.do("POST", "/companies/"+made.ID+"/connections", auth, `{"platformKey":"gbol"}`)
+	})
+	step(codatapi.EventCompanyDeleted, func() { f.do("DELETE", "/companies/"+made.ID, auth, "") })
+	// One deleted outside the API (as in the Portal).
+	step(codatapi.EventCompanyDeleted, func() { _ = f.sim.DeleteCompany(company) })
 
 	doc, err := openapi3.NewLoader().LoadFromFile(officialSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(100 * time.Millisecond) // lets a delivery that should not exist (a connection.deleted) arrive and be counted
 	got := consumer.bodies()
 	if len(got) != len(want) {
 		t.Fatalf("%d deliveries, want %d", len(got), len(want))
@@ -156,6 +168,24 @@ func TestWebhookEventsFollowEveryChange(t *testing.T) {
 		}
 		if path := nullAt(v, "$"); path != "" {
 			t.Errorf("delivery %d (%s) has a null at %s, which OpenAPI 3.1 does not allow there", i, want[i], path)
+		}
+	}
+	var created, deleted codatsim.CompanyWebhook
+	if err := json.Unmarshal(got[len(got)-4].body, &created); err != nil || created.Payload.ID != made.ID ||
+		created.Payload.Name != "Acme" || created.Payload.Tags["region"] != "uk" || created.Payload.Redirect != made.Redirect {
+		t.Errorf("company.created payload %+v (%v)", created.Payload, err)
+	}
+	if err := json.Unmarshal(got[len(got)-2].body, &deleted); err != nil || deleted.Payload.ID != made.ID || deleted.Payload.Name != "Acme" {
+		t.Errorf("company.deleted payload %+v (%v)", deleted.Payload, err)
+	}
+	var conn codatsim.ConnectionWebhook
+	if err := json.Unmarshal(got[len(got)-3].body, &conn); err != nil || conn.Payload.ReferenceCompany.Name != "Acme" ||
+		conn.Payload.ReferenceCompany.Description != "d" || conn.Payload.ReferenceCompany.Tags["region"] != "uk" {
+		t.Errorf("connection.created's referenceCompany %+v (%v)", conn.Payload.ReferenceCompany, err)
+	}
+	for _, d := range f.sim.Deliveries() {
+		if d.EventType == codatapi.EventCompanyDeleted && d.CompanyID == "" {
+			t.Errorf("a company.deleted delivery does not name its company: %+v", d)
 		}
 	}
 }

@@ -92,14 +92,15 @@ func TestSamples(t *testing.T) {
 		}
 	}
 
-	// -o wide adds the company, the connection id (the one in Codat) and what deleting the object
-	// does in Codat (an adopted connection is left alone).
+	// -o wide adds the company, the connection id (the one in Codat), what deleting the object does
+	// in Codat (an adopted connection is left alone) and the CodatCompany a connection may name
+	// instead of a company id (none here).
 	acme := s.connections(t, acmeCompany)
 	if len(acme) != 1 || acme[0].Status != "PendingAuth" {
 		t.Fatalf("acme's connections in the simulator: %+v", acme)
 	}
 	wide := table(t, kubectl(t, "get", "codatconnections", "-n", ns, "-o", "wide"))
-	if got := strings.Join(wide[0], " "); got != "NAME PLATFORM DESIRED STATUS READY SYNCED REASON AGE COMPANY CONNECTION ON-DELETE" {
+	if got := strings.Join(wide[0], " "); got != "NAME PLATFORM DESIRED STATUS READY SYNCED REASON AGE COMPANY CONNECTION ON-DELETE COMPANY-REF" {
 		t.Fatalf("wide header %q", got)
 	}
 	for _, r := range wide[1:] {

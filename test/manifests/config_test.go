@@ -55,12 +55,13 @@ func TestInstallManifestsApply(t *testing.T) {
 }
 
 // Every sample in config/samples is accepted by the API server as it is
-// written, and each holds exactly one CodatConnection.
+// written. A connection sample holds exactly one CodatConnection; a company
+// sample one CodatCompany and the CodatConnections that name it.
 func TestSamplesAreAccepted(t *testing.T) {
 	ns := newNamespace(t)
 	files, err := filepath.Glob(filepath.Join(testenv.ModuleRoot(), "config", "samples", "codat_*.yaml"))
-	if err != nil || len(files) < 5 {
-		t.Fatalf("want at least 5 samples, found %d (%v)", len(files), err)
+	if err != nil || len(files) < 6 {
+		t.Fatalf("want at least 6 samples, found %d (%v)", len(files), err)
 	}
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
@@ -70,6 +71,7 @@ func TestSamplesAreAccepted(t *testing.T) {
 			}
 			decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
 			kinds := 0
+			var companies, refs []string
 			for {
 				obj := &unstructured.Unstructured{}
 				if err := decoder.Decode(&obj.Object); errors.Is(err, io.EOF) {
@@ -84,12 +86,28 @@ func TestSamplesAreAccepted(t *testing.T) {
 				if err := k8s.Create(context.Background(), obj); err != nil {
 					t.Fatalf("creating %s %s: %v", obj.GetKind(), obj.GetName(), err)
 				}
-				if obj.GetKind() == "CodatConnection" {
+				switch obj.GetKind() {
+				case "CodatConnection":
 					kinds++
+					if ref, ok, _ := unstructured.NestedString(obj.Object, "spec", "companyRef", "name"); ok {
+						refs = append(refs, ref)
+					}
+				case "CodatCompany":
+					companies = append(companies, obj.GetName())
 				}
 			}
-			if kinds != 1 {
-				t.Fatalf("want one CodatConnection in the sample, found %d", kinds)
+			switch {
+			case len(companies) == 0 && kinds != 1:
+				t.Fatalf("want one CodatConnection in a connection sample, found %d", kinds)
+			case len(companies) > 1:
+				t.Fatalf("want one CodatCompany in a company sample, found %v", companies)
+			case len(companies) == 1 && (kinds < 2 || len(refs) != kinds):
+				t.Fatalf("want the CodatCompany %s and at least two connections that name it by companyRef; %d connections, refs %v", companies[0], kinds, refs)
+			}
+			for _, ref := range refs {
+				if len(companies) == 0 || ref != companies[0] {
+					t.Errorf("companyRef %q names no CodatCompany of the sample (%v)", ref, companies)
+				}
 			}
 		})
 	}

@@ -47,6 +47,7 @@ func TestGeneratedFilesAreCurrent(t *testing.T) {
 
 	for _, f := range []string{
 		"config/crd/bases/codat.io_codatconnections.yaml",
+		"config/crd/bases/codat.io_codatcompanies.yaml",
 		"config/rbac/role.yaml",
 		"api/v1alpha1/zz_generated.deepcopy.go",
 		"docs/api.md",
