@@ -202,7 +202,7 @@ type CodatConnectionStatus struct {
 
 	// companyId is the Codat company of the connection: spec.companyId, or the
 	// company of the CodatCompany that spec.companyRef names, as the operator
-	// found it when it first resolved the reference.
+	// last resolved the reference.
 	// +optional
 	CompanyID string `json:"companyId,omitempty"`
 
@@ -308,7 +308,7 @@ type CodatConnectionStatus struct {
 // +kubebuilder:printcolumn:name="Synced",type=string,JSONPath=`.status.conditions[?(@.type=="Synced")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
-// +kubebuilder:printcolumn:name="Company",type=string,JSONPath=`.spec.companyId`,priority=1
+// +kubebuilder:printcolumn:name="Company",type=string,JSONPath=`.status.companyId`,priority=1
 // +kubebuilder:printcolumn:name="Connection",type=string,JSONPath=`.status.connectionId`,priority=1
 // +kubebuilder:printcolumn:name="On-Delete",type=string,JSONPath=`.status.deletionPolicy`,priority=1
 // +kubebuilder:printcolumn:name="Company-Ref",type=string,JSONPath=`.spec.companyRef.name`,priority=1

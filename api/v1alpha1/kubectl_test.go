@@ -36,12 +36,17 @@ func TestKubectlGetColumns(t *testing.T) {
 	if err := k8s.Create(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
+	// COMPANY shows the company the operator resolved (spec.companyId, or a companyRef's).
+	c.Status.CompanyID = companyA
+	if err := k8s.Status().Update(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		args []string
 		want []string
 	}{
 		{[]string{"get", "codatconnections"}, []string{"NAME", "PLATFORM", "DESIRED", "STATUS", "READY", "SYNCED", "REASON", "AGE", c.Name, "gbol", "Linked"}},
-		{[]string{"get", "codatconn", "-o", "wide"}, []string{"COMPANY", "CONNECTION", "ON-DELETE", companyA}},
+		{[]string{"get", "codatconn", "-o", "wide"}, []string{"COMPANY", "CONNECTION", "ON-DELETE", "COMPANY-REF", companyA}},
 		{[]string{"get", "codat"}, []string{c.Name}},
 	}
 	for _, tc := range cases {

@@ -591,6 +591,7 @@ func (d *dev) printNextSteps(kubeconfig, codatURL, receiver string) {
 	w("")
 	w("  export KUBECONFIG=%s", kubeconfig)
 	w("  kubectl get codatconnections -A")
+	w("  kubectl get codatcompanies -A")
 	w("")
 	if d.realKey == "" {
 		w("The samples (%s) are in namespace %s. Play the business and authorize acme-xero", d.samples, samplesNamespace)
@@ -599,6 +600,12 @@ func (d *dev) printNextSteps(kubeconfig, codatURL, receiver string) {
 		w(`  curl -s "$(kubectl get codatconnection acme-xero -o jsonpath='{.status.linkUrl}')"`)
 		w("  kubectl wait --for=condition=Ready codatconnection/acme-xero --timeout=10s")
 		w("  kubectl get codatconnections -o wide")
+		w("")
+		w("wayne-trading is a CodatCompany: the operator created it in the simulator, and its two")
+		w("connections (spec.companyRef) in it. Its status.redirect links every platform at once:")
+		w("")
+		w(`  curl -s "$(kubectl get codatcompany wayne-trading -o jsonpath='{.status.redirect}')"`)
+		w("  kubectl get codatconnections -o custom-columns=NAME:.metadata.name,COMPANY:.status.companyId,STATUS:.status.connectionStatus")
 		w("")
 		w("The simulator's admin API: curl -s %s/_sim/companies/8a210b68-6988-11ed-a1eb-0242ac120002/connections", codatURL)
 	} else {

@@ -75,3 +75,48 @@ func (c *clientCompany) Tags(ctx context.Context) (map[string]string, error) {
 	}
 	return company.Tags, nil
 }
+
+// CompanyConnector binds Codat's company API to an API key.
+type CompanyConnector interface {
+	Companies(key codatclient.APIKey) Companies
+}
+
+// Companies is the part of Codat's company API the CodatCompany reconciler uses, under one API
+// key. Errors are *codatclient.Error.
+type Companies interface {
+	List(ctx context.Context, filter codatclient.CompanyFilter) ([]codatclient.Company, error)
+	Create(ctx context.Context, req codatclient.CompanyRequest) (*codatclient.Company, error)
+	Get(ctx context.Context, companyID string) (*codatclient.Company, error)
+	Replace(ctx context.Context, companyID string, req codatclient.CompanyRequest) (*codatclient.Company, error)
+	Delete(ctx context.Context, companyID string) error
+}
+
+// Companies returns the company API under the key.
+func (c ClientConnector) Companies(key codatclient.APIKey) Companies {
+	return clientCompanies{client: c.Client, key: key}
+}
+
+type clientCompanies struct {
+	client *codatclient.Client
+	key    codatclient.APIKey
+}
+
+func (c clientCompanies) List(ctx context.Context, filter codatclient.CompanyFilter) ([]codatclient.Company, error) {
+	return c.client.ListCompanies(ctx, c.key, filter)
+}
+
+func (c clientCompanies) Create(ctx context.Context, req codatclient.CompanyRequest) (*codatclient.Company, error) {
+	return c.client.CreateCompany(ctx, c.key, req)
+}
+
+func (c clientCompanies) Get(ctx context.Context, id string) (*codatclient.Company, error) {
+	return c.client.GetCompany(ctx, c.key, id)
+}
+
+func (c clientCompanies) Replace(ctx context.Context, id string, req codatclient.CompanyRequest) (*codatclient.Company, error) {
+	return c.client.ReplaceCompany(ctx, c.key, id, req)
+}
+
+func (c clientCompanies) Delete(ctx context.Context, id string) error {
+	return c.client.DeleteCompany(ctx, c.key, id)
+}

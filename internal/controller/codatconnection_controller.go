@@ -11,6 +11,7 @@ package controller
 
 import (
 	"context"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -124,7 +125,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		// A pass that may create or recover a connection runs alone among
 		// the objects of its company and platform, status write included, so
 		// that one's recovery never claims the connection another just made.
-		unlock := r.creating.lock(obj.Spec.CompanyID + "/" + obj.Spec.PlatformKey)
+		unlock := r.creating.lock(creatingKey(obj))
 		defer unlock()
 	}
 	p := &pass{r: r, obj: obj, before: *obj.Status.DeepCopy()}
@@ -136,23 +137,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 // cache may not show the operator's own last write yet.
 func (r *Reconciler) read(ctx context.Context, name types.NamespacedName) (*codatv1.CodatConnection, error) {
 	obj := &codatv1.CodatConnection{}
-	if err := r.Client.Get(ctx, name, obj); err != nil {
-		return nil, err
+	return obj, readFresh(ctx, r.Client, r.APIReader, &r.wrote, name, obj)
+}
+
+// readFresh reads an object of either kind into obj from the cache, unless
+// the operator wrote it last (wrote holds the resourceVersion it wrote) and
+// the cache shows another version: older than the write, or a newer change.
+// Then the API server knows.
+func readFresh(ctx context.Context, cache, apiServer client.Reader, wrote *sync.Map, name types.NamespacedName, obj client.Object) error {
+	if err := cache.Get(ctx, name, obj); err != nil {
+		return err
 	}
-	wrote, ok := r.wrote.Load(name)
-	if !ok {
-		return obj, nil
+	version, ok := wrote.LoadAndDelete(name)
+	if !ok || version == obj.GetResourceVersion() {
+		return nil
 	}
-	r.wrote.Delete(name)
-	if wrote == obj.ResourceVersion {
-		return obj, nil
-	}
-	// Older than the operator's write, or a newer change: the API server knows.
-	fresh := &codatv1.CodatConnection{}
-	if err := r.APIReader.Get(ctx, name, fresh); err != nil {
-		return nil, err
-	}
-	return fresh, nil
+	// Decoding into the cached copy would keep map entries the newer version no longer has.
+	v := reflect.ValueOf(obj).Elem()
+	v.Set(reflect.Zero(v.Type()))
+	return apiServer.Get(ctx, name, obj)
 }
 
 // factsOf is what the cached object says of the look it needs.
@@ -162,7 +165,7 @@ func factsOf(obj *codatv1.CodatConnection) pacer.Facts {
 	f := pacer.Facts{
 		Routine: settled(obj) && obj.DeletionTimestamp.IsZero() && !paused &&
 			meta.IsStatusConditionTrue(obj.Status.Conditions, codatv1.ConditionSynced),
-		Company:    obj.Spec.CompanyID,
+		Company:    companyOf(obj),
 		Connection: obj.Status.ConnectionID,
 	}
 	if ready != nil && ready.Status != metav1.ConditionTrue {

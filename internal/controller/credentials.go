@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
 	"github.com/codat-operator/codat-operator/internal/access"
@@ -48,18 +49,12 @@ type session struct {
 // The default credentials serve only namespaces granted them, and only on the
 // companies each may manage: both are checked before any Codat call.
 func (r *Reconciler) connect(ctx context.Context, obj *codatv1.CodatConnection) (session, error) {
-	var ns *metav1.PartialObjectMetadata
-	if obj.Spec.CredentialsRef == nil && r.Credentials.Configured() {
-		var err error
-		if ns, err = r.defaultCredentialsGranted(ctx, obj); err != nil {
-			return session{}, err
-		}
-	}
-	key, err := r.apiKey(ctx, obj)
+	holder := r.holderOf(obj)
+	key, ns, err := r.keys().resolve(ctx, holder)
 	if err != nil {
 		return session{}, err
 	}
-	company := r.Codat.Connect(key, obj.Spec.CompanyID)
+	company := r.Codat.Connect(key, companyOf(obj))
 	if ns != nil {
 		if err := r.companyAllowed(ctx, obj, ns, company); err != nil {
 			return session{}, err
@@ -67,21 +62,66 @@ func (r *Reconciler) connect(ctx context.Context, obj *codatv1.CodatConnection) 
 	}
 	return session{
 		Company:     company,
-		credentials: r.credentialsSource(obj),
+		credentials: r.keys().source(holder),
 		inputs:      r.stalledInputs(ctx, obj, key),
 		key:         key.Fingerprint(),
 	}, nil
 }
 
+func (r *Reconciler) keys() keyring {
+	return keyring{cache: r.Client, apiReader: r.APIReader, defaults: r.Credentials}
+}
+
+func (r *Reconciler) holderOf(obj *codatv1.CodatConnection) holder {
+	return holder{namespace: obj.Namespace, ref: obj.Spec.CredentialsRef, working: !settled(obj)}
+}
+
 // credentialsSource says, for messages, where an object's API key comes from.
 func (r *Reconciler) credentialsSource(obj *codatv1.CodatConnection) string {
-	if ref := obj.Spec.CredentialsRef; ref != nil {
-		return fmt.Sprintf("key %q of Secret %s/%s (spec.credentialsRef)", credentialsKey(ref), obj.Namespace, ref.Name)
+	return r.keys().source(r.holderOf(obj))
+}
+
+// keyring resolves objects' Codat API keys: an object's spec.credentialsRef,
+// else the operator's default credentials, which serve only the namespaces
+// granted them. Both reconcilers use it.
+type keyring struct {
+	// cache reads Namespace metadata; apiReader reads Secrets, on demand.
+	cache, apiReader client.Reader
+	defaults         DefaultCredentials
+}
+
+// holder is whose key is resolved: an object's namespace and credentialsRef,
+// and whether a failed read stops work the user asked for.
+type holder struct {
+	namespace string
+	ref       *codatv1.SecretKeyReference
+	working   bool
+}
+
+// resolve returns the holder's API key. With the default credentials it also
+// returns the namespace's metadata, for the tenancy checks that follow; the
+// grant is checked before the default Secret is even read.
+func (k keyring) resolve(ctx context.Context, h holder) (codatclient.APIKey, *metav1.PartialObjectMetadata, error) {
+	var ns *metav1.PartialObjectMetadata
+	if h.ref == nil && k.defaults.Configured() {
+		var err error
+		if ns, err = k.granted(ctx, h); err != nil {
+			return "", nil, err
+		}
 	}
-	if r.Credentials.APIKey != "" {
+	key, err := k.apiKey(ctx, h)
+	return key, ns, err
+}
+
+// source says, for messages, where the holder's API key comes from.
+func (k keyring) source(h holder) string {
+	if ref := h.ref; ref != nil {
+		return fmt.Sprintf("key %q of Secret %s/%s (spec.credentialsRef)", credentialsKey(ref), h.namespace, ref.Name)
+	}
+	if k.defaults.APIKey != "" {
 		return "the operator's CODAT_API_KEY"
 	}
-	return fmt.Sprintf("key %q of the operator's default credentials Secret %s", codatv1.DefaultCredentialsKey, r.Credentials.Secret)
+	return fmt.Sprintf("key %q of the operator's default credentials Secret %s", codatv1.DefaultCredentialsKey, k.defaults.Secret)
 }
 
 func credentialsKey(ref *codatv1.SecretKeyReference) string {
@@ -91,53 +131,53 @@ func credentialsKey(ref *codatv1.SecretKeyReference) string {
 	return ref.Key
 }
 
-// apiKey resolves the object's Codat API key. Secrets are read directly from
-// the API server, never from a cluster-wide cache of Secret contents.
-func (r *Reconciler) apiKey(ctx context.Context, obj *codatv1.CodatConnection) (codatclient.APIKey, error) {
+// apiKey reads the holder's Codat API key. Secrets are read directly from the
+// API server, never from a cluster-wide cache of Secret contents.
+func (k keyring) apiKey(ctx context.Context, h holder) (codatclient.APIKey, error) {
 	var secret types.NamespacedName
 	var key string
-	switch ref := obj.Spec.CredentialsRef; {
+	switch ref := h.ref; {
 	case ref != nil:
 		// Only ever the object's own namespace: a tenant cannot name another's Secret.
-		secret, key = types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, credentialsKey(ref)
-	case r.Credentials.APIKey != "":
-		return r.Credentials.APIKey, nil
-	case r.Credentials.Secret.Name != "":
-		secret, key = r.Credentials.Secret, codatv1.DefaultCredentialsKey
+		secret, key = types.NamespacedName{Namespace: h.namespace, Name: ref.Name}, credentialsKey(ref)
+	case k.defaults.APIKey != "":
+		return k.defaults.APIKey, nil
+	case k.defaults.Secret.Name != "":
+		secret, key = k.defaults.Secret, codatv1.DefaultCredentialsKey
 	default:
 		return "", stall(codatv1.ReasonCredentialsMissing,
 			"No Codat API key: set spec.credentialsRef to a Secret holding one, or start the operator with --default-credentials-secret")
 	}
 
 	var s corev1.Secret
-	err := r.APIReader.Get(ctx, secret, &s)
+	err := k.apiReader.Get(ctx, secret, &s)
 	value := codatclient.APIKey(strings.TrimSpace(string(s.Data[key])))
 	switch {
 	case apierrors.IsNotFound(err):
 		return "", stall(codatv1.ReasonCredentialsMissing, fmt.Sprintf(
-			"Secret %s with the Codat API key was not found; create it with the key %q (%s)", secret, key, r.credentialsSource(obj)))
+			"Secret %s with the Codat API key was not found; create it with the key %q (%s)", secret, key, k.source(h)))
 	case err != nil:
-		return "", retry(codatv1.ReasonProgressing, fmt.Sprintf("Reading the credentials Secret %s failed; retrying", secret), !settled(obj))
+		return "", retry(codatv1.ReasonProgressing, fmt.Sprintf("Reading the credentials Secret %s failed; retrying", secret), h.working)
 	case value == "":
 		return "", stall(codatv1.ReasonCredentialsMissing, fmt.Sprintf(
-			"Secret %s has no value under key %q; put the Codat API key there (%s)", secret, key, r.credentialsSource(obj)))
+			"Secret %s has no value under key %q; put the Codat API key there (%s)", secret, key, k.source(h)))
 	}
 	if err := value.Validate(); err != nil {
 		return "", stall(codatv1.ReasonCredentialsInvalid, fmt.Sprintf(
 			"The Codat API key in %s can never work: %s. Put the key there exactly as Codat's portal shows it",
-			r.credentialsSource(obj), err))
+			k.source(h), err))
 	}
 	return value, nil
 }
 
 // stalledInputs digests what the pass's requests are made with: the spec, the
-// user's request to reconcile, deletion, the API key and the authorization
-// Secret's version. The key enters only through a hash inside the hash. A
+// user's request to reconcile, deletion, the API key, the company (which a
+// CodatCompany may replace) and the authorization Secret's version. The key enters only through a hash inside the hash. A
 // change to any of them ends a stall that Codat's refusal caused.
 func (r *Reconciler) stalledInputs(ctx context.Context, obj *codatv1.CodatConnection, key codatclient.APIKey) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "generation=%d\nrequested=%s\ndeleting=%t\nkey=%s\n", obj.Generation,
-		obj.Annotations[codatv1.AnnotationReconcileRequestedAt], !obj.DeletionTimestamp.IsZero(), key.Digest())
+	fmt.Fprintf(h, "generation=%d\nrequested=%s\ndeleting=%t\nkey=%s\ncompany=%s\n", obj.Generation,
+		obj.Annotations[codatv1.AnnotationReconcileRequestedAt], !obj.DeletionTimestamp.IsZero(), key.Digest(), companyOf(obj))
 	if auth := obj.Spec.Authorization; auth != nil {
 		// The metadata of Secrets is cached (see the watches): no API call.
 		meta := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}}

@@ -941,3 +941,35 @@ func TestTenancyDecisions(t *testing.T) {
 		})
 	}
 }
+
+// A connection that names its company by spec.companyRef waits, with no Codat call and no requeue,
+// while the CodatCompany does not exist or has no company yet; then it is created in that company.
+func TestConnectionsWaitForTheirCompany(t *testing.T) {
+	byRef := object("by-ref", func(o *codatv1.CodatConnection) {
+		o.Spec.CompanyID, o.Spec.CompanyRef = "", &codatv1.CodatCompanyReference{Name: "acme"}
+	})
+	pending := []string{"Ready=False/CompanyPending", "Reconciling=True/CompanyPending", "Stalled=False/CompanyPending", "Synced=False/CompanyPending"}
+
+	w := newWorld(t, newFakeCodat(), byRef)
+	res, obj := w.reconcile("by-ref")
+	if len(w.codat.calls) != 0 || res.RequeueAfter != 0 || !cmp.Equal(conditionsOf(obj), pending) {
+		t.Fatalf("no CodatCompany: calls %v, requeue %s, conditions %v", w.codat.calls, res.RequeueAfter, conditionsOf(obj))
+	}
+	if got := w.eventReasons(); !cmp.Equal(got, []string{"CompanyPending"}) {
+		t.Fatalf("events %v, want one CompanyPending", got)
+	}
+
+	acme := &codatv1.CodatCompany{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "acme"}, Spec: codatv1.CodatCompanySpec{Name: "Acme Ltd"}}
+	w = newWorld(t, newFakeCodat(), byRef, acme)
+	if _, obj := w.reconcile("by-ref"); len(w.codat.calls) != 0 || !cmp.Equal(conditionsOf(obj), pending) {
+		t.Fatalf("a CodatCompany with no company yet: calls %v, conditions %v", w.codat.calls, conditionsOf(obj))
+	}
+
+	withCompany := acme.DeepCopy()
+	withCompany.Status.CompanyID = testCompany
+	w = newWorld(t, newFakeCodat(), byRef, withCompany)
+	_, obj = w.reconcile("by-ref")
+	if !cmp.Equal(w.codat.calls, []string{"create gbol"}) || obj.Status.CompanyID != testCompany {
+		t.Fatalf("a CodatCompany with its company: calls %v, status.companyId %q", w.codat.calls, obj.Status.CompanyID)
+	}
+}

@@ -15,12 +15,15 @@ import (
 // Every step of a pass returns an error to stop the pass. The error's type
 // says what the user sees and when the operator comes back; the end of the
 // pass turns it into conditions, events, the status write and the requeue.
-// There are three:
+// There are four:
 //
 //   - *stallError: only a person can unblock the object. Stalled=True; no
 //     requeue until the object, its Secrets or the credentials change.
 //   - *retryError: a transient failure; tried again after a backoff, or after
 //     Codat's Retry-After; or a pass the pacer held before any Codat call.
+//   - *waitError: the object waits for another object (its CodatCompany, or
+//     the connections that still use a company): Reconciling=True, not
+//     Stalled; no requeue until a watch says the other object changed.
 //   - errRaced: a write lost a race with a newer version of the object (or the
 //     manager is stopping); the pass ends quietly and runs again.
 //
@@ -39,6 +42,12 @@ type stallError struct {
 func (e *stallError) Error() string { return e.reason + ": " + e.message }
 
 func stall(reason, message string) error { return &stallError{reason: reason, message: message} }
+
+type waitError struct{ reason, message string }
+
+func (e *waitError) Error() string { return e.reason + ": " + e.message }
+
+func wait(reason, message string) error { return &waitError{reason: reason, message: message} }
 
 type retryError struct {
 	reason, message string

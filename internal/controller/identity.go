@@ -48,7 +48,7 @@ func (r *Reconciler) getKnown(ctx context.Context, obj *codatv1.CodatConnection,
 	case codatclient.IsNotFound(err) && obj.Spec.ConnectionID != "":
 		return nil, stall(codatv1.ReasonConnectionNotFound, fmt.Sprintf(
 			"Connection %s (spec.connectionId) no longer exists in Codat company %s. The operator does not replace an adopted connection: delete this object and create one without spec.connectionId",
-			id, obj.Spec.CompanyID))
+			id, companyOf(obj)))
 	case codatclient.IsNotFound(err):
 		r.event(ctx, obj, eventWarning, "RemoteDeleted", "Connection %s was deleted outside the operator; creating a new one", id)
 		forgetConnection(obj)
@@ -74,7 +74,7 @@ func (r *Reconciler) adopt(ctx context.Context, obj *codatv1.CodatConnection, co
 	case codatclient.IsNotFound(err):
 		return nil, stall(codatv1.ReasonConnectionNotFound, fmt.Sprintf(
 			"Connection %s (spec.connectionId) was not found in Codat company %s; check both ids. connectionId cannot be changed: delete this object and create it again",
-			id, obj.Spec.CompanyID))
+			id, companyOf(obj)))
 	case err != nil:
 		return nil, r.codatFailed(ctx, obj, codat, codatapi.OpGetConnection, err, true)
 	}

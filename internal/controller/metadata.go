@@ -18,6 +18,16 @@ func (r *Reconciler) writeMetadata(ctx context.Context, obj *codatv1.CodatConnec
 	status := obj.Status.DeepCopy()
 	err := r.Client.Update(ctx, obj)
 	obj.Status = *status
+	if err == nil {
+		r.wrote.Store(nameOf(obj), obj.ResourceVersion)
+	}
+	return metadataWritten(ctx, err)
+}
+
+// metadataWritten sorts the answer to a metadata write of either kind: a
+// conflict ends the pass quietly (errRaced), any other failure is the API
+// server failing us.
+func metadataWritten(ctx context.Context, err error) error {
 	switch {
 	case err == nil:
 		return nil

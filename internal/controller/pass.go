@@ -19,26 +19,44 @@ type pass struct {
 	obj    *codatv1.CodatConnection
 	before codatv1.CodatConnectionStatus
 	codat  session
+	outcome
+}
 
-	// ready is how Codat's connection compares with the desired state, when
-	// the pass got that far without an error.
+// outcome is what a pass of either kind came to, before its end sorts it.
+type outcome struct {
+	// ready is how Codat compares with the desired state, when the pass got
+	// that far without an error.
 	ready readiness
-	// err stopped the pass: *stallError, *retryError, errRaced, or the API
-	// server failing us.
+	// err stopped the pass: *stallError, *waitError, *retryError, errRaced,
+	// or the API server failing us.
 	err error
 	// released: the finalizer is gone, there is no status left to write.
 	released bool
 	// paused by the annotation (its value when it is not a boolean).
 	paused      bool
 	pausedValue string
+	// working says a failure of the API server stopped work, not a routine look.
+	working bool
 }
 
-// run is one pass, in the order of docs/design.md: paused, credentials, what
-// the pacer allows, deletion, a stall nothing changed since, identity (create
-// or adopt), converge, assess.
+// run is one pass, in the order of docs/design.md: paused, the company,
+// credentials, what the pacer allows, deletion, a stall nothing changed since,
+// identity (create or adopt), converge, assess.
 func (p *pass) run(ctx context.Context) {
 	r, obj := p.r, p.obj
+	p.working = !settled(obj)
 	if p.paused, p.pausedValue = pausedBy(obj); p.paused {
+		return
+	}
+	if err := r.resolveCompany(ctx, obj); err != nil {
+		if obj.DeletionTimestamp.IsZero() || companyOf(obj) != "" {
+			p.err = err
+			return
+		}
+		// Deleted before its company was known: it never reached Codat.
+		if p.err = r.delete(ctx, obj, session{}, nil); p.err == nil {
+			p.released = true
+		}
 		return
 	}
 	codat, err := r.connect(ctx, obj)
@@ -117,7 +135,7 @@ func unchangedSinceStall(obj *codatv1.CodatConnection, codat session) error {
 // (codatFailure), with what the pacer needs: Codat's Retry-After, and
 // whether Codat throttled the key.
 func (r *Reconciler) codatFailed(ctx context.Context, obj *codatv1.CodatConnection, codat session, op string, err error, working bool) error {
-	out := codatFailure(op, err, working, obj.Spec.CompanyID, codat.credentials)
+	out := codatFailure(op, err, working, companyOf(obj), codat.credentials)
 	// Every failure, at debug level; the end of the pass reports each new failure reason once.
 	log.FromContext(ctx).V(1).Info("Codat request failed", "operation", op, "class", codatclient.ClassOf(err), "error", err.Error())
 	var stall *stallError

@@ -50,7 +50,7 @@ func lookUpInCache(c client.Reader) func(types.NamespacedName) (string, bool) {
 			return "", true
 		}
 		work := o.Status.ConnectionID == "" || o.Generation != o.Status.ObservedGeneration || !o.DeletionTimestamp.IsZero()
-		return o.Spec.CompanyID, work
+		return companyOf(&o), work
 	}
 }
 

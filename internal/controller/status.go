@@ -23,10 +23,11 @@ func recordConnection(obj *codatv1.CodatConnection, conn *codatclient.Connection
 	s.DataConnectionErrors = newestErrors(conn.DataConnectionErrors)
 }
 
-// forgetConnection clears what status says about a connection that is gone.
+// forgetConnection clears what status says about a connection that is gone;
+// the company it belongs to stays.
 func forgetConnection(obj *codatv1.CodatConnection) {
-	conditions, generation := obj.Status.Conditions, obj.Status.ObservedGeneration
-	obj.Status = codatv1.CodatConnectionStatus{Conditions: conditions, ObservedGeneration: generation}
+	s := obj.Status
+	obj.Status = codatv1.CodatConnectionStatus{Conditions: s.Conditions, ObservedGeneration: s.ObservedGeneration, CompanyID: s.CompanyID}
 }
 
 // newestErrors keeps the newest few of Codat's errors, newest first.

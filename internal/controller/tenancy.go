@@ -18,27 +18,32 @@ const ownCredentialsHint = "or set spec.credentialsRef to a Secret of this names
 
 // namespaceOf reads the metadata of the object's namespace from the cache.
 func (r *Reconciler) namespaceOf(ctx context.Context, obj *codatv1.CodatConnection) (*metav1.PartialObjectMetadata, error) {
+	return r.keys().namespace(ctx, obj.Namespace, !settled(obj))
+}
+
+// namespace reads a namespace's metadata from the cache; nil when it is gone.
+func (k keyring) namespace(ctx context.Context, name string, working bool) (*metav1.PartialObjectMetadata, error) {
 	ns := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}}
-	if err := r.Client.Get(ctx, types.NamespacedName{Name: obj.Namespace}, ns); err != nil {
+	if err := k.cache.Get(ctx, types.NamespacedName{Name: name}, ns); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil // being deleted: nothing is granted to it
 		}
-		return nil, retry(codatv1.ReasonProgressing, fmt.Sprintf("Reading namespace %s failed; retrying", obj.Namespace), !settled(obj))
+		return nil, retry(codatv1.ReasonProgressing, fmt.Sprintf("Reading namespace %s failed; retrying", name), working)
 	}
 	return ns, nil
 }
 
-// defaultCredentialsGranted refuses, before any Codat call and before the default Secret is read,
-// an object whose namespace the platform team has not granted the default credentials.
-func (r *Reconciler) defaultCredentialsGranted(ctx context.Context, obj *codatv1.CodatConnection) (*metav1.PartialObjectMetadata, error) {
-	ns, err := r.namespaceOf(ctx, obj)
+// granted refuses, before any Codat call and before the default Secret is read, a holder whose
+// namespace the platform team has not granted the default credentials.
+func (k keyring) granted(ctx context.Context, h holder) (*metav1.PartialObjectMetadata, error) {
+	ns, err := k.namespace(ctx, h.namespace, h.working)
 	if err != nil {
 		return nil, err
 	}
-	if !r.Credentials.Grant.Allows(ns) {
+	if !k.defaults.Grant.Allows(ns) {
 		return nil, stall(codatv1.ReasonDefaultCredentialsNotGranted, fmt.Sprintf(
 			"Namespace %s may not use the operator's default Codat credentials: ask the platform team to grant it (%s), %s",
-			obj.Namespace, r.Credentials.Grant.HowToGrant(obj.Namespace), ownCredentialsHint))
+			h.namespace, k.defaults.Grant.HowToGrant(h.namespace), ownCredentialsHint))
 	}
 	return ns, nil
 }
@@ -51,16 +56,17 @@ func (r *Reconciler) companyAllowed(ctx context.Context, obj *codatv1.CodatConne
 	if err != nil {
 		return stall(codatv1.ReasonCompanyNotAllowed, fmt.Sprintf("%v: ask the platform team to fix it", err))
 	}
-	if !restricted || companies.AllowsID(obj.Spec.CompanyID) {
+	companyID := companyOf(obj)
+	if !restricted || companies.AllowsID(companyID) {
 		return nil
 	}
 	refused := stall(codatv1.ReasonCompanyNotAllowed, fmt.Sprintf(
 		"Company %s is not one namespace %s may manage with the operator's default credentials (it may manage %s: annotations %s and %s of the namespace); ask the platform team, %s",
-		obj.Spec.CompanyID, obj.Namespace, companies.Describe(), access.AnnotationCompanies, access.AnnotationCompanyTags, ownCredentialsHint))
+		companyID, obj.Namespace, companies.Describe(), access.AnnotationCompanies, access.AnnotationCompanyTags, ownCredentialsHint))
 	if len(companies.Tags) == 0 {
 		return refused
 	}
-	tags, err := r.tags.Tags(ctx, obj.Spec.CompanyID, company.Tags)
+	tags, err := r.tags.Tags(ctx, companyID, company.Tags)
 	if err != nil {
 		return r.codatFailed(ctx, obj, session{Company: company, credentials: r.credentialsSource(obj)}, codatapi.OpGetCompany, err, !settled(obj))
 	}

@@ -15,23 +15,54 @@ import (
 // stretchedMessage is what objects say while their polls are stretched.
 const stretchedMessage = "The operator's last requests to Codat succeeded. Polls of this connection are stretched to keep the operator within its share of Codat's daily quota (--codat-quota-share)"
 
-// render is the view of a conclusion: it sets the object's conditions,
-// observedGeneration and what status shows of the pass, from the conclusion,
-// the pacer's plan for the next look, where link URLs go and the effective
-// deletion policy ("": unknown, keep what status says).
+// render is the view of a conclusion for a CodatConnection: it sets the
+// object's conditions, observedGeneration and what status shows of the pass,
+// from the conclusion, the pacer's plan for the next look, where link URLs go
+// and the effective deletion policy ("": unknown, keep what status says).
 func (c conclusion) render(obj *codatv1.CodatConnection, next pacer.Next, linkURLs LinkURLDestination, deletionPolicy codatv1.DeletionPolicy) {
+	v := statusView{conds: &obj.Status.Conditions, generation: obj.Generation, observed: &obj.Status.ObservedGeneration,
+		deleting: !obj.DeletionTimestamp.IsZero()}
+	c.renderConditions(v, next)
 	switch {
-	case c.result == pacer.Paused:
-		setPausedConditions(obj, c.pausedValue)
 	case c.stall != nil:
-		setConditions(obj, metav1.ConditionFalse, c.stall.reason, c.stall.message, conditionStates{stalled: true})
 		obj.Status.StalledInputs = ""
 		if c.stall.fromCodat {
 			obj.Status.StalledInputs = c.stall.inputs
 		}
+	case c.result == pacer.Realized:
+		obj.Status.StalledInputs = ""
+	}
+	if deletionPolicy != "" {
+		obj.Status.DeletionPolicy = deletionPolicy
+	}
+	if linkURLs == LinkURLsInSecret {
+		// Whatever the pass did, a link never reaches status in this mode.
+		obj.Status.LinkURL = ""
+	}
+}
+
+// statusView is what the view writes of an object of either kind: its
+// conditions and status.observedGeneration.
+type statusView struct {
+	conds      *[]metav1.Condition
+	generation int64
+	observed   *int64
+	deleting   bool
+}
+
+// renderConditions sets the conditions, and observedGeneration, that a
+// conclusion and the pacer's plan show.
+func (c conclusion) renderConditions(v statusView, next pacer.Next) {
+	switch {
+	case c.result == pacer.Paused:
+		v.paused(c.pausedValue)
+	case c.stall != nil:
+		v.set(metav1.ConditionFalse, c.stall.reason, c.stall.message, conditionStates{stalled: true})
+	case c.wait != nil:
+		v.set(metav1.ConditionFalse, c.wait.reason, c.wait.message, conditionStates{reconciling: true})
 	case c.retry != nil:
-		keepReady(obj, c.retry.reason, c.retry.message)
-		setConditions(obj, "", c.retry.reason, c.retry.message, conditionStates{reconciling: c.retry.working})
+		v.keepReady(c.retry.reason, c.retry.message)
+		v.set("", c.retry.reason, c.retry.message, conditionStates{reconciling: c.retry.working})
 	default:
 		states := conditionStates{synced: true}
 		switch next.Mode {
@@ -43,18 +74,10 @@ func (c conclusion) render(obj *codatv1.CodatConnection, next pacer.Next, linkUR
 			states.synced = false
 			states.syncedReason, states.syncedMessage = codatv1.ReasonQuotaLow, quotaLowMessage
 		}
-		setConditions(obj, c.ready.status, c.ready.reason, c.ready.message, states)
-		obj.Status.StalledInputs = ""
+		v.set(c.ready.status, c.ready.reason, c.ready.message, states)
 	}
 	if c.result != pacer.Paused {
-		obj.Status.ObservedGeneration = obj.Generation
-	}
-	if deletionPolicy != "" {
-		obj.Status.DeletionPolicy = deletionPolicy
-	}
-	if linkURLs == LinkURLsInSecret {
-		// Whatever the pass did, a link never reaches status in this mode.
-		obj.Status.LinkURL = ""
+		*v.observed = v.generation
 	}
 }
 
@@ -66,13 +89,13 @@ type conditionStates struct {
 	syncedReason, syncedMessage string
 }
 
-// setConditions writes Ready (unless readyStatus is empty: keep it), and
-// Reconciling, Stalled and Synced. meta.SetStatusCondition keeps
-// lastTransitionTime unless the status flips, so an unchanged conclusion
-// leaves the status byte for byte equal and nothing is written.
-func setConditions(obj *codatv1.CodatConnection, readyStatus metav1.ConditionStatus, reason, message string, s conditionStates) {
-	gen := obj.Generation
-	conds := &obj.Status.Conditions
+// set writes Ready (unless readyStatus is empty: keep it), and Reconciling,
+// Stalled and Synced. meta.SetStatusCondition keeps lastTransitionTime unless
+// the status flips, so an unchanged conclusion leaves the status byte for byte
+// equal and nothing is written.
+func (v statusView) set(readyStatus metav1.ConditionStatus, reason, message string, s conditionStates) {
+	gen := v.generation
+	conds := v.conds
 	set := func(t string, on bool, reason, message string) {
 		status := metav1.ConditionFalse
 		if on {
@@ -110,14 +133,14 @@ func setConditions(obj *codatv1.CodatConnection, readyStatus metav1.ConditionSta
 // keepReady leaves Ready as it is during a transient failure (one failed
 // request says nothing new about the connection, and Ready flapping would
 // page people); an object that has no Ready yet gets Ready=False.
-func keepReady(obj *codatv1.CodatConnection, reason, message string) {
-	if meta.FindStatusCondition(obj.Status.Conditions, codatv1.ConditionReady) == nil {
-		meta.SetStatusCondition(&obj.Status.Conditions, metav1.Condition{Type: codatv1.ConditionReady,
-			Status: metav1.ConditionFalse, Reason: reason, Message: message, ObservedGeneration: obj.Generation})
+func (v statusView) keepReady(reason, message string) {
+	if meta.FindStatusCondition(*v.conds, codatv1.ConditionReady) == nil {
+		meta.SetStatusCondition(v.conds, metav1.Condition{Type: codatv1.ConditionReady,
+			Status: metav1.ConditionFalse, Reason: reason, Message: message, ObservedGeneration: v.generation})
 	}
 }
 
-// setPausedConditions shows the pause without pretending anything was done:
+// paused shows the pause without pretending anything was done:
 // Ready keeps its status with the reason Paused (the REASON column), the
 // conditions keep the generation that was last realized, and
 // status.observedGeneration does not advance, so a spec change made while
@@ -127,23 +150,22 @@ func keepReady(obj *codatv1.CodatConnection, reason, message string) {
 // up is the exception: only a person can let the object go, so it is Stalled,
 // and observed, so that GitOps tools see a stuck deletion rather than a
 // generation not yet seen.
-func setPausedConditions(obj *codatv1.CodatConnection, badValue string) {
-	deleting := !obj.DeletionTimestamp.IsZero()
-	if deleting {
-		obj.Status.ObservedGeneration = obj.Generation
+func (v statusView) paused(badValue string) {
+	if v.deleting {
+		*v.observed = v.generation
 	}
-	gen := obj.Status.ObservedGeneration
+	gen := *v.observed
 	message := "Reconciliation is paused by the " + codatv1.AnnotationPaused + " annotation; no Codat calls are made until it is removed"
 	if badValue != "" {
 		message += fmt.Sprintf(" (its value %s is not true or false: any value but false pauses)", strconv.Quote(truncate(badValue, 63)))
 	}
-	conds := &obj.Status.Conditions
+	conds := v.conds
 	status := metav1.ConditionUnknown
 	if c := meta.FindStatusCondition(*conds, codatv1.ConditionReady); c != nil {
 		status = c.Status
 	}
 	stalled := metav1.Condition{Type: codatv1.ConditionStalled, Status: metav1.ConditionFalse, Reason: codatv1.ReasonPaused}
-	if deleting {
+	if v.deleting {
 		stalled = metav1.Condition{Type: codatv1.ConditionStalled, Status: metav1.ConditionTrue, Reason: codatv1.ReasonDeletionPaused,
 			Message: "This object is being deleted, but the " + codatv1.AnnotationPaused + " annotation holds it: the operator makes no Codat call and keeps its finalizer. Remove the annotation to let it go as status.deletionPolicy says"}
 	}

@@ -37,6 +37,8 @@ const (
 	indexSecretRefs = "spec.secretRefs"
 	// indexAdopted finds the objects that adopt a connection by spec.connectionId.
 	indexAdopted = "spec.connectionId"
+	// indexCompanyRef finds the connections that name a CodatCompany by spec.companyRef.
+	indexCompanyRef = "spec.companyRef.name"
 )
 
 // SetupWithManager registers the indexes and watches and starts the
@@ -44,7 +46,7 @@ const (
 func (r *Reconciler) SetupWithManager(mgr manager.Manager, opts controller.Options) error {
 	r.init()
 	indexer := mgr.GetFieldIndexer()
-	for field, extract := range map[string]client.IndexerFunc{indexSecretRefs: secretRefs, indexAdopted: adoptedConnection} {
+	for field, extract := range map[string]client.IndexerFunc{indexSecretRefs: secretRefs, indexAdopted: adoptedConnection, indexCompanyRef: companyRefOf} {
 		if err := indexer.IndexField(context.Background(), &codatv1.CodatConnection{}, field, extract); err != nil {
 			return err
 		}
@@ -83,6 +85,8 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager, opts controller.Optio
 		// status.deletionPolicy follows a change at once.
 		WatchesMetadata(&corev1.Namespace{}, r.wakeOn(r.objectsInNamespace),
 			builder.WithPredicates(predicate.NewPredicateFuncs(r.watched), annotationChanged(codatv1.AnnotationDefaultDeletionPolicy))).
+		// A CodatCompany that gets its company (or goes) wakes the connections that name it.
+		WatchesRawSource(source.Kind(mgr.GetCache(), &codatv1.CodatCompany{}, r.companyEvents())).
 		WithOptions(opts)
 	if r.Webhooks != nil {
 		r.Webhooks.Pacer = r.Pacer
@@ -160,6 +164,41 @@ func connectionIDOf(o client.Object) []string {
 		return []string{id}
 	}
 	return nil
+}
+
+func companyRefOf(o client.Object) []string {
+	if ref := o.(*codatv1.CodatConnection).Spec.CompanyRef; ref != nil {
+		return []string{ref.Name}
+	}
+	return nil
+}
+
+// companyEvents wakes the connections that name a CodatCompany when its company in Codat is
+// known, changes or goes with the object: all a connection reads of it.
+func (r *Reconciler) companyEvents() handler.TypedEventHandler[*codatv1.CodatCompany, reconcile.Request] {
+	wake := func(ctx context.Context, c *codatv1.CodatCompany, initial bool) {
+		var list codatv1.CodatConnectionList
+		if err := r.Client.List(ctx, &list, client.InNamespace(c.Namespace), client.MatchingFields{indexCompanyRef: c.Name}, client.UnsafeDisableDeepCopy); err != nil {
+			log.FromContext(ctx).Error(err, "listing the CodatConnections that name a CodatCompany")
+			return
+		}
+		for i := range list.Items {
+			r.wakeOrList(initial, nameOf(&list.Items[i]))
+		}
+	}
+	return handler.TypedFuncs[*codatv1.CodatCompany, reconcile.Request]{
+		CreateFunc: func(ctx context.Context, e event.TypedCreateEvent[*codatv1.CodatCompany], _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			wake(ctx, e.Object, e.IsInInitialList)
+		},
+		UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[*codatv1.CodatCompany], _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if e.ObjectOld.Status.CompanyID != e.ObjectNew.Status.CompanyID {
+				wake(ctx, e.ObjectNew, false)
+			}
+		},
+		DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[*codatv1.CodatCompany], _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			wake(ctx, e.Object, false)
+		},
+	}
 }
 
 func adoptedConnection(o client.Object) []string {

@@ -32,8 +32,9 @@ const indexConnectionID = "connectionId"
 type Webhooks struct {
 	// Client reads CodatConnections from the manager's cache.
 	Client client.Reader
-	// Pacer hears the events; the reconciler's.
-	Pacer *pacer.Pacer
+	// Pacer hears the connection events; the connection reconciler's. CompanyPacer wakes the
+	// CodatCompanies whose company Codat deleted; the company reconciler's.
+	Pacer, CompanyPacer *pacer.Pacer
 	// Healthy says whether the receiver listens with a signing secret loaded.
 	Healthy func() bool
 	Metrics *webhook.Metrics
@@ -65,7 +66,7 @@ func (w *Webhooks) Connection(ev webhook.ConnectionEvent) int {
 	}
 	shown := map[types.NamespacedName]string{}
 	for i := range list.Items {
-		if o := &list.Items[i]; strings.EqualFold(o.Spec.CompanyID, ev.CompanyID) {
+		if o := &list.Items[i]; strings.EqualFold(companyOf(o), ev.CompanyID) {
 			shown[nameOf(o)] = o.Status.ConnectionStatus
 		}
 	}
@@ -86,6 +87,39 @@ func (w *Webhooks) Connection(ev webhook.ConnectionEvent) int {
 		}
 	}
 	return len(shown)
+}
+
+// Company acts on company.deleted: the CodatCompanies that manage the company look at once (one
+// the operator created is created anew, an adopted one stalls), and so do the connections that
+// name the company by spec.companyId. Connections that name a CodatCompany follow it: they look
+// when it has its new company. company.created is the operator's own echo, or none of its business.
+func (w *Webhooks) Company(ev webhook.CompanyEvent) int {
+	if ev.Type != codatapi.EventCompanyDeleted {
+		return 0
+	}
+	id := strings.ToLower(ev.CompanyID)
+	n := 0
+	var companies codatv1.CodatCompanyList
+	if err := w.Client.List(context.Background(), &companies, client.MatchingFields{indexCompanyID: id}, client.UnsafeDisableDeepCopy); err != nil {
+		w.Log.Error(err, "listing the CodatCompanies of a webhook's company")
+	}
+	for i := range companies.Items {
+		if w.CompanyPacer != nil {
+			w.CompanyPacer.Wake(nameOfCompany(&companies.Items[i]), pacer.Event)
+			n++
+		}
+	}
+	var connections codatv1.CodatConnectionList
+	if err := w.Client.List(context.Background(), &connections, client.MatchingFields{indexCompanyOf: id}, client.UnsafeDisableDeepCopy); err != nil {
+		w.Log.Error(err, "listing the CodatConnections of a webhook's company")
+	}
+	for i := range connections.Items {
+		if o := &connections.Items[i]; o.Spec.CompanyRef == nil {
+			w.Pacer.Wake(nameOf(o), pacer.Event)
+			n++
+		}
+	}
+	return n
 }
 
 // RateLimit holds every Codat call until the quota resets (client.rateLimit.reached), or lets them

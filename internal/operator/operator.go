@@ -74,6 +74,8 @@ type Operator struct {
 	Budget     *budget.Budget
 	Pacer      *pacer.Pacer
 	Reconciler *controller.Reconciler
+	// Companies reconciles CodatCompanies.
+	Companies *controller.CompanyReconciler
 	// Webhooks is nil without a receiver.
 	Webhooks *controller.Webhooks
 }
@@ -163,6 +165,26 @@ func Add(mgr manager.Manager, c Config) (*Operator, error) {
 		opts.SkipNameValidation = ptr.To(true)
 	}
 	if err := op.Reconciler.SetupWithManager(mgr, opts); err != nil {
+		return nil, err
+	}
+	op.Companies = &controller.CompanyReconciler{
+		Client:      mgr.GetClient(),
+		APIReader:   mgr.GetAPIReader(),
+		Codat:       controller.ClientConnector{Client: op.Codat},
+		Pacer:       pacer.New(pacer.Config{Intervals: c.Intervals, Budget: op.Budget, Kind: "CodatCompany"}),
+		Metrics:     metrics,
+		Recorder:    mgr.GetEventRecorder("codat-operator"),
+		Credentials: c.Credentials,
+		Intervals:   c.Intervals,
+		Namespaces:  c.Namespaces,
+	}
+	if err := mgr.Add(op.Companies.Pacer); err != nil {
+		return nil, err
+	}
+	if op.Webhooks != nil {
+		op.Webhooks.CompanyPacer = op.Companies.Pacer
+	}
+	if err := op.Companies.SetupWithManager(mgr, opts); err != nil {
 		return nil, err
 	}
 	return op, nil

@@ -117,10 +117,14 @@ type Config struct {
 	// Now is the clock (default time.Now); Rand draws in [0, 1) (default math/rand/v2).
 	Now  func() time.Time
 	Rand func() float64
+	// Kind names the objects' kind to the budget, which the pacers of both kinds share: a
+	// CodatCompany and a CodatConnection may have the same name.
+	Kind string
 }
 
 // Pacer holds what every object's next look depends on. Safe for concurrent use.
 type Pacer struct {
+	kind      string
 	intervals Intervals
 	budget    *budget.Budget
 	now       func() time.Time
@@ -174,7 +178,7 @@ type object struct {
 // New returns a Pacer. It hears of the budget's plan changes.
 func New(c Config) *Pacer {
 	p := &Pacer{
-		intervals: c.Intervals.withDefaults(), budget: c.Budget, now: c.Now, rand: c.Rand,
+		kind: c.Kind, intervals: c.Intervals.withDefaults(), budget: c.Budget, now: c.Now, rand: c.Rand,
 		objects: map[types.NamespacedName]*object{}, byConnection: map[string]types.NamespacedName{},
 		released: recent{capacity: 10000},
 		replans:  map[string]struct{}{}, replanned: make(chan struct{}, 1),
@@ -233,6 +237,14 @@ func (p *Pacer) SetQueue(q Queue) {
 	p.queue = q
 }
 
+// budgetName is the object's name in the budget.
+func (p *Pacer) budgetName(name types.NamespacedName) string {
+	if p.kind == "" {
+		return name.String()
+	}
+	return p.kind + ":" + name.String()
+}
+
 func (p *Pacer) objectLocked(name types.NamespacedName) *object {
 	o := p.objects[name]
 	if o == nil {
@@ -271,7 +283,7 @@ func (p *Pacer) forgetLocked(name types.NamespacedName) {
 	}
 	delete(p.objects, name)
 	if p.budget != nil {
-		p.budget.Forget(name.String())
+		p.budget.Forget(p.budgetName(name))
 	}
 }
 
@@ -419,7 +431,7 @@ func (p *Pacer) End(name types.NamespacedName, out Outcome) Next {
 	case Blocked, Paused:
 		o.due, o.hold, o.failures = time.Time{}, Free, 0
 		if p.budget != nil {
-			p.budget.Forget(name.String())
+			p.budget.Forget(p.budgetName(name))
 		}
 	case Raced:
 		next = Next{Requeue: true, After: p.intervals.BackoffBase, Urgency: Work}
@@ -538,7 +550,7 @@ func (p *Pacer) trackLocked(name types.NamespacedName, o *object, now time.Time)
 	if !p.safetyNet && o.waiting {
 		d.Extra = p.earlyPolls(now.Sub(o.waitingSince))
 	}
-	p.budget.Track(name.String(), o.key, d)
+	p.budget.Track(p.budgetName(name), o.key, d)
 }
 
 // earlyPolls counts the polls of a connection that has waited so long, until its interval stops

@@ -38,6 +38,12 @@ type ConnectionEvent struct {
 	Received time.Time
 }
 
+// CompanyEvent is a verified company.* event: which company was created or deleted.
+type CompanyEvent struct {
+	ID, Type, CompanyID string
+	Received            time.Time
+}
+
 // RateLimitEvent is a verified client.rateLimit.* event.
 type RateLimitEvent struct {
 	ID, Type              string
@@ -53,6 +59,8 @@ type Sink interface {
 	Ready() bool
 	// Connection hands over a connection event; it returns how many objects it concerns.
 	Connection(ConnectionEvent) int
+	// Company hands over a company event; it returns how many objects it concerns.
+	Company(CompanyEvent) int
 	RateLimit(RateLimitEvent)
 }
 
@@ -74,6 +82,8 @@ type body struct {
 	ID        string `json:"id"`
 	EventType string `json:"eventType"`
 	Payload   struct {
+		// ID is the company of a company.* event.
+		ID               string `json:"id"`
 		ReferenceCompany struct {
 			ID string `json:"id"`
 		} `json:"referenceCompany"`
@@ -182,6 +192,10 @@ func (b *body) malformed() string {
 		if b.Payload.DailyQuota == nil || b.Payload.QuotaRemaining == nil {
 			return "not a ClientRateLimitWebhook: no payload.dailyQuota or payload.quotaRemaining"
 		}
+	case strings.HasPrefix(b.EventType, "company."):
+		if b.Payload.ID == "" {
+			return "not a CompanyWebhook: no payload.id"
+		}
 	}
 	return ""
 }
@@ -194,6 +208,10 @@ func (h *Receiver) handOver(b *body, now time.Time) string {
 		c := b.Payload.Connection
 		if h.Sink.Connection(ConnectionEvent{ID: b.ID, Type: b.EventType, CompanyID: b.Payload.ReferenceCompany.ID,
 			ConnectionID: c.ID, Status: c.Status, Received: now}) > 0 {
+			return resultAccepted
+		}
+	case codatapi.EventCompanyCreated, codatapi.EventCompanyDeleted:
+		if h.Sink.Company(CompanyEvent{ID: b.ID, Type: b.EventType, CompanyID: b.Payload.ID, Received: now}) > 0 {
 			return resultAccepted
 		}
 	case codatapi.EventRateLimitReached, codatapi.EventRateLimitReset:

@@ -20,6 +20,7 @@ var secret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("unit-test-sign
 type fakeSink struct {
 	ready       bool
 	connections []ConnectionEvent
+	companies   []CompanyEvent
 	rateLimits  []RateLimitEvent
 	matches     int
 }
@@ -27,6 +28,10 @@ type fakeSink struct {
 func (f *fakeSink) Ready() bool { return f.ready }
 func (f *fakeSink) Connection(e ConnectionEvent) int {
 	f.connections = append(f.connections, e)
+	return f.matches
+}
+func (f *fakeSink) Company(e CompanyEvent) int {
+	f.companies = append(f.companies, e)
 	return f.matches
 }
 func (f *fakeSink) RateLimit(e RateLimitEvent) { f.rateLimits = append(f.rateLimits, e) }
@@ -54,7 +59,9 @@ func TestReceiverHandsOverOnlyWhatItShould(t *testing.T) {
 	h := &Receiver{Secrets: secrets, Sink: sink, Log: logr.Discard()}
 	conn := `{"id":"e1","eventType":"connection.connected","payload":{"referenceCompany":{"id":"c"},"connection":{"id":"x","status":"Linked"}}}`
 	rate := `{"id":"e2","eventType":"client.rateLimit.reached","payload":{"dailyQuota":1000,"quotaRemaining":0,"expiryDate":"2026-06-02T00:00:00Z"}}`
-	other := `{"id":"e3","eventType":"company.created","payload":{}}`
+	company := `{"id":"e5","eventType":"company.deleted","payload":{"id":"c"}}`
+	noCompany := `{"id":"e6","eventType":"company.deleted","payload":{}}`
+	other := `{"id":"e3","eventType":"dataType.sync.complete","payload":{}}`
 	for _, tc := range []struct {
 		name  string
 		req   *http.Request
@@ -65,6 +72,8 @@ func TestReceiverHandsOverOnlyWhatItShould(t *testing.T) {
 		{"a connection event", delivery(t, "e1", conn), true, http.StatusOK},
 		{"the same event again", delivery(t, "e1", conn), true, http.StatusOK},
 		{"a quota event", delivery(t, "e2", rate), true, http.StatusOK},
+		{"a company event", delivery(t, "e5", company), true, http.StatusOK},
+		{"a company event that names no company", delivery(t, "e6", noCompany), true, http.StatusBadRequest},
 		{"an event the operator does not act on", delivery(t, "e3", other), true, http.StatusOK},
 	} {
 		sink.ready = tc.ready
@@ -76,6 +85,9 @@ func TestReceiverHandsOverOnlyWhatItShould(t *testing.T) {
 	}
 	if len(sink.connections) != 1 || sink.connections[0].ConnectionID != "x" || sink.connections[0].Status != "Linked" {
 		t.Errorf("connection events handed over: %+v", sink.connections)
+	}
+	if len(sink.companies) != 1 || sink.companies[0].CompanyID != "c" || sink.companies[0].Type != "company.deleted" {
+		t.Errorf("company events handed over: %+v", sink.companies)
 	}
 	if len(sink.rateLimits) != 1 || !sink.rateLimits[0].Expiry.Equal(time.Date(2026, 6, 2, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("rate-limit events handed over: %+v", sink.rateLimits)

@@ -41,18 +41,22 @@ func TestSamples(t *testing.T) {
 		"hooli-stripe":      {"PendingAuth", "False"},
 		"initech-sandbox":   {"Linked", "True"}, // adopted, already Linked in Codat
 		"umbrella-xero":     {"Linked", "True"}, // authorized with the tokens of its Secret
+		// In the company the CodatCompany of the same file created (spec.companyRef).
+		"wayne-trading-xero":  {"PendingAuth", "False"},
+		"wayne-trading-plaid": {"PendingAuth", "False"},
 	}
 	for name, w := range want {
 		kubectl(t, "wait", "-n", ns, "--timeout=60s", "--for=jsonpath={.status.connectionStatus}="+w.status, "codatconnection/"+name)
 		kubectl(t, "wait", "-n", ns, "--timeout=60s", "--for=condition=Ready="+w.ready, "codatconnection/"+name)
 	}
+	kubectl(t, "wait", "-n", ns, "--timeout=60s", "--for=condition=Ready", "codatcompany/wayne-trading")
 
 	// The metrics count the objects by Codat's status and Ready's reason, and
 	// every metric of the operator's own is in docs/operations.md.
 	metrics := scrapeMetrics(t, "http://"+metricsAddr+"/metrics")
 	for series, want := range map[string]float64{
 		`codat_connections{connection_status="Linked",namespace="e2e-samples",ready="True",ready_reason="Linked"}`:                      2,
-		`codat_connections{connection_status="PendingAuth",namespace="e2e-samples",ready="False",ready_reason="AwaitingAuthorization"}`: 2,
+		`codat_connections{connection_status="PendingAuth",namespace="e2e-samples",ready="False",ready_reason="AwaitingAuthorization"}`: 4,
 		`codat_connections{connection_status="PendingAuth",namespace="e2e-samples",ready="True",ready_reason="Unlinked"}`:               1,
 	} {
 		if got, ok := metrics.series[series]; !ok || got != want {
@@ -82,6 +86,9 @@ func TestSamples(t *testing.T) {
 		"hooli-stripe":      "exgd Linked PendingAuth False True AwaitingAuthorization",
 		"initech-sandbox":   "mqjo Linked Linked True True Linked",
 		"umbrella-xero":     "gbol Linked Linked True True Linked",
+		// The wayne-trading connections (spec.companyRef) of the company sample.
+		"wayne-trading-xero":  "gbol Linked PendingAuth False True AwaitingAuthorization",
+		"wayne-trading-plaid": "suuo Linked PendingAuth False True AwaitingAuthorization",
 	}
 	if len(rows) != 1+len(wantRows) {
 		t.Fatalf("kubectl get shows %d rows: %v", len(rows)-1, rows)
@@ -94,7 +101,7 @@ func TestSamples(t *testing.T) {
 
 	// -o wide adds the company, the connection id (the one in Codat), what deleting the object does
 	// in Codat (an adopted connection is left alone) and the CodatCompany a connection may name
-	// instead of a company id (none here).
+	// instead of a company id.
 	acme := s.connections(t, acmeCompany)
 	if len(acme) != 1 || acme[0].Status != "PendingAuth" {
 		t.Fatalf("acme's connections in the simulator: %+v", acme)

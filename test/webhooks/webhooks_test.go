@@ -394,6 +394,9 @@ func TestRateLimitEventsGateCodatCalls(t *testing.T) {
 	if err := r.Sim.SendRateLimitEvent(codatapi.EventRateLimitReached); err != nil {
 		t.Fatal(err)
 	}
+	// Deliveries go out on their own: the second reached must have arrived before the reset is
+	// sent, or the reset could overtake it.
+	waitDelivered(t, r, codatapi.EventRateLimitReached, 2)
 	r.WaitFor("metered", "RateLimited again", 5*time.Second, func(o *codatv1.CodatConnection) bool {
 		c := meta.FindStatusCondition(o.Status.Conditions, codatv1.ConditionSynced)
 		return c != nil && c.Reason == codatv1.ReasonRateLimited

@@ -22,6 +22,7 @@
 - apiGroups:
   - codat.io
   resources:
+  - codatcompanies
   - codatconnections
   verbs:
   - get
@@ -32,12 +33,14 @@
 - apiGroups:
   - codat.io
   resources:
+  - codatcompanies/finalizers
   - codatconnections/finalizers
   verbs:
   - update
 - apiGroups:
   - codat.io
   resources:
+  - codatcompanies/status
   - codatconnections/status
   verbs:
   - get
