@@ -54,18 +54,45 @@ func run(in, out string) error {
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		return err
 	}
-	root := doc.Content[0]
+	subset, err := extract(doc.Content[0], in)
+	if err != nil {
+		return err
+	}
+	text, err := render(raw, subset)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(out, text, 0o644) //nolint:gosec // G306: a committed test fixture, readable like every file of the repository
+}
+
+// extract builds the subset of the spec root (read from in): its header fields, the kept paths
+// and webhooks, and every component they reference.
+func extract(root *yaml.Node, in string) (*yaml.Node, error) {
 	components := field(root, "components")
 	if components == nil {
-		return fmt.Errorf("%s has no components", in)
+		return nil, fmt.Errorf("%s has no components", in)
 	}
-
 	subset := &yaml.Node{Kind: yaml.MappingNode}
 	for _, key := range []string{"openapi", "info", "servers", "security"} {
 		if v := field(root, key); v != nil {
 			appendField(subset, key, v)
 		}
 	}
+	refs, err := copyKept(root, subset, in)
+	if err != nil {
+		return nil, err
+	}
+	keptComponents, err := followRefs(root, field(subset, "paths"), components, refs)
+	if err != nil {
+		return nil, err
+	}
+	appendField(subset, "components", componentsSubset(components, keptComponents))
+	return subset, nil
+}
+
+// copyKept copies the paths and webhooks named in kept into subset, in that order, and returns
+// the references they hold.
+func copyKept(root, subset *yaml.Node, in string) ([]string, error) {
 	var refs []string
 	for _, section := range []string{"paths", "webhooks"} {
 		from := field(root, section)
@@ -73,54 +100,81 @@ func run(in, out string) error {
 		for _, name := range kept[section] {
 			v := field(from, name)
 			if v == nil {
-				return fmt.Errorf("%s has no %s %q", in, section, name)
+				return nil, fmt.Errorf("%s has no %s %q", in, section, name)
 			}
 			appendField(to, name, v)
 			refs = append(refs, collectRefs(v)...)
 		}
 		appendField(subset, section, to)
 	}
+	return refs, nil
+}
 
-	// Copy every referenced component, following references inside components too. A reference
-	// may point into a component (#/components/schemas/X/definitions/y): the whole of X is kept.
-	// One may point into another path's operation: that path is kept whole as well.
+// followRefs resolves refs, and the references inside what they point at, until none is left. It
+// returns the components to keep, by kind and name; a path that a reference points into is added
+// to paths (the subset's) as it goes.
+func followRefs(root, paths, components *yaml.Node, refs []string) (map[string]map[string]bool, error) {
 	keptComponents := map[string]map[string]bool{}
-	paths := field(subset, "paths")
 	for len(refs) > 0 {
 		ref := refs[0]
 		refs = refs[1:]
+		var more []string
+		var err error
 		if strings.HasPrefix(ref, "#/paths/") {
-			name := strings.Split(strings.TrimPrefix(ref, "#/paths/"), "/")[0]
-			name = strings.NewReplacer("~1", "/", "~0", "~", "%7B", "{", "%7D", "}").Replace(name)
-			if field(paths, name) == nil {
-				v := field(field(root, "paths"), name)
-				if v == nil {
-					return fmt.Errorf("reference %q points at nothing", ref)
-				}
-				appendField(paths, name, v)
-				refs = append(refs, collectRefs(v)...)
-			}
-			continue
+			more, err = keepPath(root, paths, ref)
+		} else {
+			more, err = keepComponent(components, keptComponents, ref)
 		}
-		parts := strings.Split(strings.TrimPrefix(ref, "#/components/"), "/")
-		if !strings.HasPrefix(ref, "#/components/") || len(parts) < 2 {
-			return fmt.Errorf("unsupported reference %q", ref)
+		if err != nil {
+			return nil, err
 		}
-		kind, name := parts[0], parts[1]
-		if keptComponents[kind][name] {
-			continue
-		}
-		v := field(field(components, kind), name)
-		if v == nil {
-			return fmt.Errorf("reference %q points at nothing", ref)
-		}
-		if keptComponents[kind] == nil {
-			keptComponents[kind] = map[string]bool{}
-		}
-		keptComponents[kind][name] = true
-		refs = append(refs, collectRefs(v)...)
+		refs = append(refs, more...)
 	}
-	subsetComponents := &yaml.Node{Kind: yaml.MappingNode}
+	return keptComponents, nil
+}
+
+// keepPath adds the path that ref points into (#/paths/<name>/...) to paths, whole, and returns
+// its references; a path already there adds nothing.
+func keepPath(root, paths *yaml.Node, ref string) ([]string, error) {
+	name := strings.Split(strings.TrimPrefix(ref, "#/paths/"), "/")[0]
+	name = strings.NewReplacer("~1", "/", "~0", "~", "%7B", "{", "%7D", "}").Replace(name)
+	if field(paths, name) != nil {
+		return nil, nil
+	}
+	v := field(field(root, "paths"), name)
+	if v == nil {
+		return nil, fmt.Errorf("reference %q points at nothing", ref)
+	}
+	appendField(paths, name, v)
+	return collectRefs(v), nil
+}
+
+// keepComponent marks the component that ref points at (#/components/<kind>/<name>, or into it:
+// the whole of it is kept) and returns its references; one already marked adds nothing.
+func keepComponent(components *yaml.Node, keptComponents map[string]map[string]bool, ref string) ([]string, error) {
+	parts := strings.Split(strings.TrimPrefix(ref, "#/components/"), "/")
+	if !strings.HasPrefix(ref, "#/components/") || len(parts) < 2 {
+		return nil, fmt.Errorf("unsupported reference %q", ref)
+	}
+	kind, name := parts[0], parts[1]
+	if keptComponents[kind][name] {
+		return nil, nil
+	}
+	v := field(field(components, kind), name)
+	if v == nil {
+		return nil, fmt.Errorf("reference %q points at nothing", ref)
+	}
+	if keptComponents[kind] == nil {
+		keptComponents[kind] = map[string]bool{}
+	}
+	keptComponents[kind][name] = true
+	return collectRefs(v), nil
+}
+
+// componentsSubset is components with only the kept entries, in the spec's order; of the security
+// schemes only auth_header, the one the kept operations use.
+func componentsSubset(components *yaml.Node, keptComponents map[string]map[string]bool) *yaml.Node {
+	subset := &yaml.Node{Kind: yaml.MappingNode}
 	for i := 0; i < len(components.Content); i += 2 {
 		kind := components.Content[i].Value
 		names := keptComponents[kind]
@@ -130,17 +184,24 @@ func run(in, out string) error {
 		if len(names) == 0 {
 			continue
 		}
-		section := &yaml.Node{Kind: yaml.MappingNode}
-		entries := components.Content[i+1]
-		for j := 0; j < len(entries.Content); j += 2 {
-			if names[entries.Content[j].Value] {
-				section.Content = append(section.Content, entries.Content[j], entries.Content[j+1])
-			}
-		}
-		appendField(subsetComponents, kind, section)
+		appendField(subset, kind, entriesNamed(components.Content[i+1], names))
 	}
-	appendField(subset, "components", subsetComponents)
+	return subset
+}
 
+// entriesNamed is a mapping with the entries of m whose key is in names, in m's order.
+func entriesNamed(m *yaml.Node, names map[string]bool) *yaml.Node {
+	out := &yaml.Node{Kind: yaml.MappingNode}
+	for j := 0; j < len(m.Content); j += 2 {
+		if names[m.Content[j].Value] {
+			out.Content = append(out.Content, m.Content[j], m.Content[j+1])
+		}
+	}
+	return out
+}
+
+// render is the subset as YAML, under a header naming the source by its SHA-256 (of raw).
+func render(raw []byte, subset *yaml.Node) ([]byte, error) {
 	var buf bytes.Buffer
 	sum := sha256.Sum256(raw)
 	fmt.Fprintf(&buf, "# The part of Codat's official OpenAPI spec (codatio/oas, yaml/Codat-Platform.yaml) that\n")
@@ -149,9 +210,9 @@ func run(in, out string) error {
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
 	if err := enc.Encode(&yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{subset}}); err != nil {
-		return err
+		return nil, err
 	}
-	return os.WriteFile(out, buf.Bytes(), 0o644) //nolint:gosec // G306: a committed test fixture, readable like every file of the repository
+	return buf.Bytes(), nil
 }
 
 func field(m *yaml.Node, key string) *yaml.Node {

@@ -221,6 +221,60 @@ func TestListRefusesNextLinkToAnotherHost(t *testing.T) {
 	}
 }
 
+// The pager keeps an item seen on two pages once, and stops with a bad response on an item
+// without an id or on a next link that leads back to a page already read.
+func TestListDedupesAndStopsOnBadPages(t *testing.T) {
+	pageBody := func(number, results, next string) string {
+		links := `"self":{"href":"/x"}`
+		if next != "" {
+			links += `,"next":{"href":"` + next + `"}`
+		}
+		return `{"results":` + results + `,"pageNumber":` + number + `,"pageSize":2,"totalResults":3,"_links":{` + links + `}}`
+	}
+	tests := []struct {
+		name    string
+		pages   map[string]string // by the page parameter
+		wantIDs string
+		wantErr string
+	}{
+		{name: "an item on two pages is kept once", pages: map[string]string{
+			"1": pageBody("1", `[{"id":"a"},{"id":"b"}]`, "/companies/x/connections?page=2&pageSize=2"),
+			"2": pageBody("2", `[{"id":"b"},{"id":"c"}]`, ""),
+		}, wantIDs: "a,b,c"},
+		{name: "an item without an id", pages: map[string]string{
+			"1": pageBody("1", `[{"id":"a"},{"status":"Linked"}]`, ""),
+		}, wantErr: "result 2 of page 1 has no id"},
+		{name: "a next link back to a page read", pages: map[string]string{
+			"1": pageBody("1", `[{"id":"a"}]`, "/companies/x/connections?page=2&pageSize=2"),
+			"2": pageBody("2", `[{"id":"b"}]`, "/companies/x/connections?page=1&pageSize=2"),
+		}, wantErr: "lead back to a page already read"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.WriteString(w, tt.pages[r.URL.Query().Get("page")])
+			}))
+			defer srv.Close()
+			o := fastOptions(srv.URL)
+			o.PageSize = 2
+			list, err := newClient(t, o).ListConnections(context.Background(), testKey, companyA)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			ids := make([]string, 0, len(list))
+			for _, conn := range list {
+				ids = append(ids, conn.ID)
+			}
+			if err != nil || strings.Join(ids, ",") != tt.wantIDs {
+				t.Fatalf("list = %v, %v; want %s", ids, err, tt.wantIDs)
+			}
+		})
+	}
+}
+
 func TestRequestHeaders(t *testing.T) {
 	tests := []struct {
 		name     string

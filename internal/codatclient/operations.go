@@ -78,16 +78,8 @@ type page[T any] struct {
 // `_links.next` (or, without it, the page numbers) to the end. An item seen on two pages is kept
 // once; an item without an id is a bad response.
 func listAll[T any](ctx context.Context, c *Client, key APIKey, op, companyID, path string, filter url.Values, id func(*T) string) ([]T, error) {
-	pageURL := func(number, size int) string {
-		q := url.Values{"page": {strconv.Itoa(number)}, "pageSize": {strconv.Itoa(size)}}
-		for k, v := range filter {
-			q[k] = v
-		}
-		return c.endpoint(path, q)
-	}
-	next := pageURL(1, c.pageSize)
-	all := []T{}
-	seen := map[string]bool{}
+	l := &lister[T]{c: c, op: op, path: path, filter: filter, id: id, all: []T{}, seen: map[string]bool{}}
+	next := l.pageURL(1, c.pageSize)
 	visited := map[string]bool{}
 	for range maxPages {
 		visited[next] = true
@@ -95,35 +87,76 @@ func listAll[T any](ctx context.Context, c *Client, key APIKey, op, companyID, p
 		if err := c.do(ctx, key, request{op: op, method: http.MethodGet, companyID: companyID, url: next}, &p); err != nil {
 			return nil, err
 		}
-		for i := range p.Results {
-			itemID := id(&p.Results[i])
-			if itemID == "" {
-				return nil, badResponse(op, fmt.Sprintf("result %d of page %d has no id", i+1, p.PageNumber))
-			}
-			if seen[itemID] {
-				continue
-			}
-			seen[itemID] = true
-			all = append(all, p.Results[i])
+		if err := l.add(&p); err != nil {
+			return nil, err
 		}
-		switch {
-		case p.Links.Next != nil && p.Links.Next.Href != "":
-			var err error
-			if next, err = c.resolveHref(p.Links.Next.Href); err != nil {
-				return nil, badResponse(op, err.Error())
-			}
-		case len(p.Results) > 0 && p.PageNumber > 0 && p.PageSize > 0 && p.PageNumber*p.PageSize < p.TotalResults:
-			// No next link but more results: fall back to page numbers.
-			next = pageURL(p.PageNumber+1, p.PageSize)
-		default:
-			return all, nil
+		after, more, err := l.nextURL(&p)
+		if err != nil {
+			return nil, err
 		}
-		if visited[next] {
+		if !more {
+			return l.all, nil
+		}
+		if visited[after] {
 			// A next link that leads back would page forever, one request at a time.
 			return nil, badResponse(op, "the paging links lead back to a page already read")
 		}
+		next = after
 	}
 	return nil, badResponse(op, fmt.Sprintf("more than %d pages; giving up", maxPages))
+}
+
+// lister is what listAll has read so far, and how it names the pages of one list.
+type lister[T any] struct {
+	c      *Client
+	op     string
+	path   string
+	filter url.Values
+	id     func(*T) string
+	all    []T
+	seen   map[string]bool // the ids in all
+}
+
+// pageURL is the URL of a page by number, with the filter parameters.
+func (l *lister[T]) pageURL(number, size int) string {
+	q := url.Values{"page": {strconv.Itoa(number)}, "pageSize": {strconv.Itoa(size)}}
+	for k, v := range l.filter {
+		q[k] = v
+	}
+	return l.c.endpoint(l.path, q)
+}
+
+// add keeps the page's items not seen on an earlier page, in order; an item without an id is a
+// bad response.
+func (l *lister[T]) add(p *page[T]) error {
+	for i := range p.Results {
+		itemID := l.id(&p.Results[i])
+		if itemID == "" {
+			return badResponse(l.op, fmt.Sprintf("result %d of page %d has no id", i+1, p.PageNumber))
+		}
+		if l.seen[itemID] {
+			continue
+		}
+		l.seen[itemID] = true
+		l.all = append(l.all, p.Results[i])
+	}
+	return nil
+}
+
+// nextURL is the page to read after p, and false when p is the last one.
+func (l *lister[T]) nextURL(p *page[T]) (string, bool, error) {
+	switch {
+	case p.Links.Next != nil && p.Links.Next.Href != "":
+		next, err := l.c.resolveHref(p.Links.Next.Href)
+		if err != nil {
+			return "", false, badResponse(l.op, err.Error())
+		}
+		return next, true, nil
+	case len(p.Results) > 0 && p.PageNumber > 0 && p.PageSize > 0 && p.PageNumber*p.PageSize < p.TotalResults:
+		// No next link but more results: fall back to page numbers.
+		return l.pageURL(p.PageNumber+1, p.PageSize), true, nil
+	}
+	return "", false, nil
 }
 
 // UnlinkConnection sets a Linked connection to Unlinked (PATCH with {"status":"Unlinked"}).

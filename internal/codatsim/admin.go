@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -23,184 +24,288 @@ type Counters struct {
 
 // serveAdmin is the unauthenticated admin API (the binary listens on loopback by default).
 func (s *Simulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
-	parts := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/_sim"), "/"), "/")
-	m := r.Method
-	switch {
-	case match(parts, "companies") && m == http.MethodGet:
-		writeJSON(w, http.StatusOK, map[string][]string{"companies": s.Companies()})
-	case match(parts, "companies") && m == http.MethodPost:
-		var body struct {
-			ID string `json:"id"`
-			CompanyEdit
-		}
-		if !readJSON(w, r, &body) {
-			return
-		}
-		if body.ID == "" || strings.ContainsAny(body.ID, "/?#") {
-			adminError(w, http.StatusBadRequest, `body must be {"id":"<company id>"} (name, description and tags optional)`)
-			return
-		}
-		s.adminCompany(w, r, body.ID, &body.CompanyEdit, http.StatusCreated)
-	case match(parts, "companies", "*") && m == http.MethodGet:
-		s.adminCompany(w, r, parts[1], nil, http.StatusOK)
-	case match(parts, "companies", "*") && m == http.MethodPatch:
-		var edit CompanyEdit
-		if !readJSON(w, r, &edit) {
-			return
-		}
-		s.adminCompany(w, r, parts[1], &edit, http.StatusOK)
-	case match(parts, "companies", "*") && m == http.MethodDelete:
-		if err := s.DeleteCompany(parts[1]); err != nil {
-			adminError(w, http.StatusNotFound, "company not found")
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	case match(parts, "companies", "*", "fail") && (m == http.MethodPut || m == http.MethodPost):
-		var body struct {
-			Status int `json:"status"`
-		}
-		if !readJSON(w, r, &body) {
-			return
-		}
-		if body.Status != 0 && (body.Status < 400 || body.Status > 599) {
-			adminError(w, http.StatusBadRequest, `body must be {"status":<4xx or 5xx, or 0 to stop>}`)
-			return
-		}
-		s.FailCompany(parts[1], body.Status)
-		w.WriteHeader(http.StatusNoContent)
-	case match(parts, "companies", "*", "garble") && (m == http.MethodPut || m == http.MethodPost):
-		var body struct {
-			Body string `json:"body"`
-		}
-		if !readJSON(w, r, &body) {
-			return
-		}
-		if err := s.GarbleCompany(parts[1], body.Body); err != nil {
-			adminError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	case match(parts, "companies", "*", "connections") && m == http.MethodGet:
-		conns := s.Connections(parts[1])
-		if conns == nil {
-			adminError(w, http.StatusNotFound, "company not found")
-			return
-		}
-		writeJSON(w, http.StatusOK, conns)
-	case match(parts, "companies", "*", "connections") && m == http.MethodPost:
-		s.adminAddConnection(w, r, parts[1])
-	case match(parts, "companies", "*", "connections", "*") && m == http.MethodGet:
-		s.adminConnection(w, parts[1], parts[3], nil)
-	case match(parts, "companies", "*", "connections", "*") && m == http.MethodDelete:
-		if err := s.DeleteConnection(parts[1], parts[3]); err != nil {
-			adminError(w, http.StatusNotFound, "connection not found")
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	case match(parts, "companies", "*", "connections", "*", "link") && m == http.MethodPost:
-		s.adminConnection(w, parts[1], parts[3], s.Link)
-	case match(parts, "companies", "*", "connections", "*", "deauthorize") && m == http.MethodPost:
-		s.adminConnection(w, parts[1], parts[3], s.Deauthorize)
-	case match(parts, "companies", "*", "connections", "*", "fail-link") && m == http.MethodPost:
-		var body struct {
-			Message string `json:"message"`
-		}
-		if r.ContentLength != 0 && !readJSON(w, r, &body) {
-			return
-		}
-		s.adminConnection(w, parts[1], parts[3], func(c, id string) error { return s.FailLink(c, id, body.Message) })
-	case match(parts, "companies", "*", "tags") && (m == http.MethodPut || m == http.MethodPost):
-		var body struct {
-			Tags map[string]string `json:"tags"`
-		}
-		if !readJSON(w, r, &body) {
-			return
-		}
-		s.SetCompanyTags(parts[1], body.Tags)
-		w.WriteHeader(http.StatusNoContent)
-	case match(parts, "webhooks") && m == http.MethodGet:
-		writeJSON(w, http.StatusOK, s.Consumers())
-	case match(parts, "webhooks") && m == http.MethodPost:
-		var c Consumer
-		if !readJSON(w, r, &c) {
-			return
-		}
-		c, err := s.AddConsumer(c)
-		if err != nil {
-			adminError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		writeJSON(w, http.StatusCreated, c)
-	case match(parts, "webhooks", "deliveries") && m == http.MethodGet:
-		writeJSON(w, http.StatusOK, s.Deliveries())
-	case match(parts, "webhooks", "rate-limit") && m == http.MethodPost:
-		var body struct {
-			EventType string `json:"eventType"`
-		}
-		if !readJSON(w, r, &body) {
-			return
-		}
-		if err := s.SendRateLimitEvent(body.EventType); err != nil {
-			adminError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	case match(parts, "webhooks", "*") && m == http.MethodDelete:
-		s.RemoveConsumer(parts[1])
-		w.WriteHeader(http.StatusNoContent)
-	case match(parts, "faults") && m == http.MethodGet:
-		writeJSON(w, http.StatusOK, s.Faults())
-	case match(parts, "faults") && (m == http.MethodPut || m == http.MethodPost):
-		var f Faults
-		if !readJSON(w, r, &f) {
-			return
-		}
-		if err := s.SetFaults(f); err != nil {
-			adminError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		writeJSON(w, http.StatusOK, s.Faults())
-	case match(parts, "quota", "reset") && m == http.MethodPost:
-		s.ResetQuota()
-		w.WriteHeader(http.StatusNoContent)
-	case match(parts, "counts") && m == http.MethodGet:
-		writeJSON(w, http.StatusOK, s.counters())
-	case match(parts, "requests") && m == http.MethodGet:
-		writeJSON(w, http.StatusOK, s.Requests())
-	case match(parts, "reset-counts") && m == http.MethodPost:
-		s.ResetCounts()
-		w.WriteHeader(http.StatusNoContent)
-	case match(parts, "reset") && m == http.MethodPost:
-		s.Reset()
-		w.WriteHeader(http.StatusNoContent)
-	case match(parts, "platforms") && m == http.MethodGet:
-		writeJSON(w, http.StatusOK, s.Platforms())
-	case match(parts, "platforms") && m == http.MethodPost:
-		var p Platform
-		if !readJSON(w, r, &p) {
-			return
-		}
-		if err := s.AddPlatform(p); err != nil {
-			adminError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		writeJSON(w, http.StatusCreated, p)
-	case match(parts, "api-keys") && m == http.MethodPost:
-		var body struct {
-			Key string `json:"key"`
-		}
-		if !readJSON(w, r, &body) {
-			return
-		}
-		if body.Key == "" {
-			adminError(w, http.StatusBadRequest, `body must be {"key":"<api key>"}`)
-			return
-		}
-		s.AddAPIKey(body.Key)
-		w.WriteHeader(http.StatusNoContent)
-	default:
-		adminError(w, http.StatusNotFound, "no such admin endpoint; see docs/simulator.md")
+	routed, ok := adminRequest(r)
+	// A GET pattern matches HEAD too, but the admin API has never answered HEAD.
+	if !ok || r.Method == http.MethodHead {
+		adminNotFound(w, r)
+		return
 	}
+	s.admin.ServeHTTP(w, routed)
+}
+
+// adminRequest is r as the admin routes see it. The admin API matches the decoded path segment by
+// segment, ignoring slashes at either end ("/_sim/counts/" works, and "%2F" separates segments),
+// where ServeMux matches the escaped path and redirects one it would clean. So the routes get the
+// decoded segments, each escaped again, dots too: a "." or ".." segment stays an id, as it always
+// was, instead of becoming a redirect. false: a segment is empty, which no route matches.
+func adminRequest(r *http.Request) (*http.Request, bool) {
+	rest := strings.Trim(strings.TrimPrefix(r.URL.Path, "/_sim"), "/")
+	segments := strings.Split(rest, "/")
+	for i, seg := range segments {
+		if seg == "" {
+			return nil, false
+		}
+		segments[i] = strings.ReplaceAll(url.PathEscape(seg), ".", "%2E")
+	}
+	routed := r.Clone(r.Context())
+	routed.URL.Path, routed.URL.RawPath = AdminPrefix+rest, AdminPrefix+strings.Join(segments, "/")
+	return routed, true
+}
+
+// adminRoutes is the admin API, one handler per method and path (docs/simulator.md lists them).
+// A company's fail, garble and tags, and the faults, are set with PUT or POST alike. Any other
+// path, or another method on one of these paths, gets adminNotFound.
+func (s *Simulator) adminRoutes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc(AdminPrefix, adminNotFound)
+
+	mux.HandleFunc("GET /_sim/companies", answer(s.companyIDs))
+	mux.HandleFunc("POST /_sim/companies", s.adminCreateCompany)
+	mux.HandleFunc("GET /_sim/companies/{company}", s.adminGetCompany)
+	mux.HandleFunc("PATCH /_sim/companies/{company}", s.adminEditCompany)
+	mux.HandleFunc("DELETE /_sim/companies/{company}", s.adminDeleteCompany)
+	mux.HandleFunc("PUT /_sim/companies/{company}/fail", s.adminFailCompany)
+	mux.HandleFunc("POST /_sim/companies/{company}/fail", s.adminFailCompany)
+	mux.HandleFunc("PUT /_sim/companies/{company}/garble", s.adminGarbleCompany)
+	mux.HandleFunc("POST /_sim/companies/{company}/garble", s.adminGarbleCompany)
+	mux.HandleFunc("PUT /_sim/companies/{company}/tags", s.adminSetCompanyTags)
+	mux.HandleFunc("POST /_sim/companies/{company}/tags", s.adminSetCompanyTags)
+
+	mux.HandleFunc("GET /_sim/companies/{company}/connections", s.adminListConnections)
+	mux.HandleFunc("POST /_sim/companies/{company}/connections", s.adminAddConnection)
+	mux.HandleFunc("GET /_sim/companies/{company}/connections/{connection}", s.adminGetConnection)
+	mux.HandleFunc("DELETE /_sim/companies/{company}/connections/{connection}", s.adminDeleteConnection)
+	mux.HandleFunc("POST /_sim/companies/{company}/connections/{connection}/link", s.adminLink)
+	mux.HandleFunc("POST /_sim/companies/{company}/connections/{connection}/deauthorize", s.adminDeauthorize)
+	mux.HandleFunc("POST /_sim/companies/{company}/connections/{connection}/fail-link", s.adminFailLink)
+
+	mux.HandleFunc("GET /_sim/webhooks", answer(s.Consumers))
+	mux.HandleFunc("POST /_sim/webhooks", s.adminAddConsumer)
+	mux.HandleFunc("GET /_sim/webhooks/deliveries", answer(s.Deliveries))
+	mux.HandleFunc("POST /_sim/webhooks/rate-limit", s.adminSendRateLimitEvent)
+	mux.HandleFunc("DELETE /_sim/webhooks/{consumer}", s.adminRemoveConsumer)
+
+	mux.HandleFunc("GET /_sim/faults", answer(s.Faults))
+	mux.HandleFunc("PUT /_sim/faults", s.adminSetFaults)
+	mux.HandleFunc("POST /_sim/faults", s.adminSetFaults)
+	mux.HandleFunc("POST /_sim/quota/reset", noContent(s.ResetQuota))
+	mux.HandleFunc("GET /_sim/counts", answer(s.counters))
+	mux.HandleFunc("GET /_sim/requests", answer(s.Requests))
+	mux.HandleFunc("POST /_sim/reset-counts", noContent(s.ResetCounts))
+	mux.HandleFunc("POST /_sim/reset", noContent(s.Reset))
+	mux.HandleFunc("GET /_sim/platforms", answer(s.Platforms))
+	mux.HandleFunc("POST /_sim/platforms", s.adminAddPlatform)
+	mux.HandleFunc("POST /_sim/api-keys", s.adminAddAPIKey)
+	return mux
+}
+
+// adminNotFound answers a path the admin API does not have, or a method it does not take there.
+func adminNotFound(w http.ResponseWriter, _ *http.Request) {
+	adminError(w, http.StatusNotFound, "no such admin endpoint; see docs/simulator.md")
+}
+
+// answer is a route that answers 200 with what get returns.
+func answer[T any](get func() T) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, get()) }
+}
+
+// noContent is a route that does what do does and answers 204.
+func noContent(do func()) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		do()
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// companyIDs is the body of GET /_sim/companies.
+func (s *Simulator) companyIDs() map[string][]string {
+	return map[string][]string{"companies": s.Companies()}
+}
+
+func (s *Simulator) adminCreateCompany(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		ID string `json:"id"`
+		CompanyEdit
+	}
+	if !readJSON(w, r, &body) {
+		return
+	}
+	if body.ID == "" || strings.ContainsAny(body.ID, "/?#") {
+		adminError(w, http.StatusBadRequest, `body must be {"id":"<company id>"} (name, description and tags optional)`)
+		return
+	}
+	s.adminCompany(w, r, body.ID, &body.CompanyEdit, http.StatusCreated)
+}
+
+func (s *Simulator) adminGetCompany(w http.ResponseWriter, r *http.Request) {
+	s.adminCompany(w, r, r.PathValue("company"), nil, http.StatusOK)
+}
+
+func (s *Simulator) adminEditCompany(w http.ResponseWriter, r *http.Request) {
+	var edit CompanyEdit
+	if !readJSON(w, r, &edit) {
+		return
+	}
+	s.adminCompany(w, r, r.PathValue("company"), &edit, http.StatusOK)
+}
+
+func (s *Simulator) adminDeleteCompany(w http.ResponseWriter, r *http.Request) {
+	if err := s.DeleteCompany(r.PathValue("company")); err != nil {
+		adminError(w, http.StatusNotFound, "company not found")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Simulator) adminFailCompany(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Status int `json:"status"`
+	}
+	if !readJSON(w, r, &body) {
+		return
+	}
+	if body.Status != 0 && (body.Status < 400 || body.Status > 599) {
+		adminError(w, http.StatusBadRequest, `body must be {"status":<4xx or 5xx, or 0 to stop>}`)
+		return
+	}
+	s.FailCompany(r.PathValue("company"), body.Status)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Simulator) adminGarbleCompany(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Body string `json:"body"`
+	}
+	if !readJSON(w, r, &body) {
+		return
+	}
+	if err := s.GarbleCompany(r.PathValue("company"), body.Body); err != nil {
+		adminError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Simulator) adminSetCompanyTags(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Tags map[string]string `json:"tags"`
+	}
+	if !readJSON(w, r, &body) {
+		return
+	}
+	s.SetCompanyTags(r.PathValue("company"), body.Tags)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Simulator) adminListConnections(w http.ResponseWriter, r *http.Request) {
+	conns := s.Connections(r.PathValue("company"))
+	if conns == nil {
+		adminError(w, http.StatusNotFound, "company not found")
+		return
+	}
+	writeJSON(w, http.StatusOK, conns)
+}
+
+func (s *Simulator) adminGetConnection(w http.ResponseWriter, r *http.Request) {
+	s.adminConnection(w, r, nil)
+}
+
+func (s *Simulator) adminDeleteConnection(w http.ResponseWriter, r *http.Request) {
+	if err := s.DeleteConnection(r.PathValue("company"), r.PathValue("connection")); err != nil {
+		adminError(w, http.StatusNotFound, "connection not found")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Simulator) adminLink(w http.ResponseWriter, r *http.Request) {
+	s.adminConnection(w, r, s.Link)
+}
+
+func (s *Simulator) adminDeauthorize(w http.ResponseWriter, r *http.Request) {
+	s.adminConnection(w, r, s.Deauthorize)
+}
+
+func (s *Simulator) adminFailLink(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Message string `json:"message"`
+	}
+	// The body is optional: FailLink has a default message.
+	if r.ContentLength != 0 && !readJSON(w, r, &body) {
+		return
+	}
+	s.adminConnection(w, r, func(c, id string) error { return s.FailLink(c, id, body.Message) })
+}
+
+func (s *Simulator) adminAddConsumer(w http.ResponseWriter, r *http.Request) {
+	var c Consumer
+	if !readJSON(w, r, &c) {
+		return
+	}
+	c, err := s.AddConsumer(c)
+	if err != nil {
+		adminError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusCreated, c)
+}
+
+func (s *Simulator) adminSendRateLimitEvent(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		EventType string `json:"eventType"`
+	}
+	if !readJSON(w, r, &body) {
+		return
+	}
+	if err := s.SendRateLimitEvent(body.EventType); err != nil {
+		adminError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Simulator) adminRemoveConsumer(w http.ResponseWriter, r *http.Request) {
+	s.RemoveConsumer(r.PathValue("consumer"))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Simulator) adminSetFaults(w http.ResponseWriter, r *http.Request) {
+	var f Faults
+	if !readJSON(w, r, &f) {
+		return
+	}
+	if err := s.SetFaults(f); err != nil {
+		adminError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, s.Faults())
+}
+
+func (s *Simulator) adminAddPlatform(w http.ResponseWriter, r *http.Request) {
+	var p Platform
+	if !readJSON(w, r, &p) {
+		return
+	}
+	if err := s.AddPlatform(p); err != nil {
+		adminError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusCreated, p)
+}
+
+func (s *Simulator) adminAddAPIKey(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Key string `json:"key"`
+	}
+	if !readJSON(w, r, &body) {
+		return
+	}
+	if body.Key == "" {
+		adminError(w, http.StatusBadRequest, `body must be {"key":"<api key>"}`)
+		return
+	}
+	s.AddAPIKey(body.Key)
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // adminCompany answers with the company, after creating it (status 201) and applying edit, when
@@ -238,7 +343,9 @@ func (s *Simulator) adminCompany(w http.ResponseWriter, r *http.Request, id stri
 	writeJSON(w, status, out)
 }
 
-func (s *Simulator) adminConnection(w http.ResponseWriter, companyID, connectionID string, change func(string, string) error) {
+// adminConnection answers with the connection of the path, after change when it is given.
+func (s *Simulator) adminConnection(w http.ResponseWriter, r *http.Request, change func(companyID, connectionID string) error) {
+	companyID, connectionID := r.PathValue("company"), r.PathValue("connection")
 	if change != nil {
 		if err := change(companyID, connectionID); err != nil {
 			adminError(w, http.StatusNotFound, "connection not found")
@@ -270,19 +377,6 @@ func (s *Simulator) counters() Counters {
 		c.MaxInFlight[id] = n
 	}
 	return c
-}
-
-// match compares path segments; "*" matches any non-empty segment.
-func match(parts []string, pattern ...string) bool {
-	if len(parts) != len(pattern) {
-		return false
-	}
-	for i, p := range pattern {
-		if parts[i] == "" || (p != "*" && p != parts[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {

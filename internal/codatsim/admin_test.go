@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -132,5 +133,54 @@ func TestOnRequestSeesEveryRequest(t *testing.T) {
 	f.do("GET", "/_sim/counts", "", "")
 	if strings.Join(ops, ",") != "list-connections,admin" {
 		t.Fatalf("OnRequest saw %v", ops)
+	}
+}
+
+// The admin API's routing: each route's methods (some take PUT or POST), a 404 with the same body
+// for an unknown path and for a known path with another method (HEAD included), slashes at either
+// end ignored, the decoded path matched segment by segment, and never a redirect.
+func TestAdminRouting(t *testing.T) {
+	sim := codatsim.New(codatsim.Options{Companies: []string{company}, Seed: 1})
+	const noSuchEndpoint = `{"error":"no such admin endpoint; see docs/simulator.md"}`
+	companyPath := "/_sim/companies/" + company
+	tests := []struct {
+		method, target, body string
+		want                 int
+		wantBody             string // the whole body as compact JSON; "" checks the status only
+	}{
+		{"GET", "/_sim/counts", "", http.StatusOK, ""},
+		{"GET", "/_sim/counts/", "", http.StatusOK, ""},
+		{"GET", "/_sim//counts//", "", http.StatusOK, ""},
+		{"DELETE", "/_sim/counts", "", http.StatusNotFound, noSuchEndpoint},
+		{"HEAD", "/_sim/counts", "", http.StatusNotFound, ""},
+		{"PUT", "/_sim/companies", "", http.StatusNotFound, noSuchEndpoint},
+		{"GET", "/_sim/reset", "", http.StatusNotFound, noSuchEndpoint},
+		{"GET", "/_sim/nope", "", http.StatusNotFound, noSuchEndpoint},
+		{"GET", "/_sim", "", http.StatusNotFound, noSuchEndpoint},
+		{"GET", "/_sim/", "", http.StatusNotFound, noSuchEndpoint},
+		{"GET", "/_sim/companies//connections", "", http.StatusNotFound, noSuchEndpoint},
+		{"GET", companyPath + "%2Fconnections", "", http.StatusOK, "[]"},
+		{"GET", "/_sim/companies/./connections", "", http.StatusNotFound, `{"error":"company not found"}`},
+		{"GET", "/_sim/webhooks/rate-limit", "", http.StatusNotFound, noSuchEndpoint},
+		{"DELETE", "/_sim/webhooks/deliveries", "", http.StatusNoContent, ""},
+		{"PUT", companyPath + "/fail", `{"status":0}`, http.StatusNoContent, ""},
+		{"POST", companyPath + "/fail", `{"status":0}`, http.StatusNoContent, ""},
+		{"PATCH", companyPath + "/fail", `{"status":0}`, http.StatusNotFound, noSuchEndpoint},
+		{"PUT", companyPath + "/garble", `{"body":""}`, http.StatusNoContent, ""},
+		{"POST", companyPath + "/garble", `{"body":""}`, http.StatusNoContent, ""},
+		{"PUT", companyPath + "/tags", `{"tags":{}}`, http.StatusNoContent, ""},
+		{"POST", companyPath + "/tags", `{"tags":{}}`, http.StatusNoContent, ""},
+		{"PUT", "/_sim/faults", `{}`, http.StatusOK, ""},
+		{"POST", "/_sim/faults", `{}`, http.StatusOK, ""},
+		{"PUT", "/_sim/companies/" + company + "/connections/x/link", "", http.StatusNotFound, noSuchEndpoint},
+	}
+	for _, tt := range tests {
+		w := httptest.NewRecorder()
+		sim.ServeHTTP(w, httptest.NewRequest(tt.method, tt.target, strings.NewReader(tt.body)))
+		var got bytes.Buffer
+		_ = json.Compact(&got, w.Body.Bytes())
+		if w.Code != tt.want || (tt.wantBody != "" && got.String() != tt.wantBody) {
+			t.Errorf("%s %s: %d %s, want %d %s", tt.method, tt.target, w.Code, w.Body, tt.want, tt.wantBody)
+		}
 	}
 }

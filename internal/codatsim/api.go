@@ -102,7 +102,9 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // route maps a method and path to a Codat operation. op is "method" for a known path with the
-// wrong method.
+// wrong method. It stays a switch, not ServeMux patterns like the admin API's: every miss needs
+// Codat's error body (a 405 for HEAD too, which a GET pattern would serve), and serveAPI records
+// the path as sent and times from arrival, both of which patterns would need wrapping to keep.
 func route(method, path string) (op, companyID, connectionID string, ok bool) {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	if parts[0] != "companies" {

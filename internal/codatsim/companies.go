@@ -192,62 +192,98 @@ func parseCompanyBody(body []byte, partial bool) (companyChange, *response) {
 	bad := func(msg string) (companyChange, *response) {
 		return companyChange{}, errorResponse(http.StatusBadRequest, msg)
 	}
+	fields, msg := companyFields(body)
+	if msg != "" {
+		return bad(msg)
+	}
+	// A body with several faults is refused for the first in this order: name, description, tags.
+	var ch companyChange
+	if msg := ch.readName(fields, partial); msg != "" {
+		return bad(msg)
+	}
+	if msg := ch.readDescription(fields, partial); msg != "" {
+		return bad(msg)
+	}
+	if msg := ch.readTags(fields, partial); msg != "" {
+		return bad(msg)
+	}
+	return ch, nil
+}
+
+// companyFields splits a company body into its fields, or says why it is not one: not a JSON
+// object, or a field a company does not have.
+func companyFields(body []byte) (map[string]json.RawMessage, string) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
-		return bad(`The request body must be a JSON object {"name": ..., "description": ..., "tags": {...}}.`)
+		return nil, `The request body must be a JSON object {"name": ..., "description": ..., "tags": {...}}.`
 	}
 	for k := range fields {
 		if k != "name" && k != "description" && k != "tags" {
-			return bad(fmt.Sprintf("Unknown field %q: a company has name, description and tags.", k))
+			return nil, fmt.Sprintf("Unknown field %q: a company has name, description and tags.", k)
 		}
 	}
-	isNull := func(raw json.RawMessage) bool { return strings.TrimSpace(string(raw)) == "null" }
-	var ch companyChange
+	return fields, ""
+}
 
+// isNull says whether a field's value is JSON null.
+func isNull(raw json.RawMessage) bool { return strings.TrimSpace(string(raw)) == "null" }
+
+// readName takes the body's name: required unless partial. It returns why it is refused, or "".
+func (ch *companyChange) readName(fields map[string]json.RawMessage, partial bool) string {
 	raw, ok := fields["name"]
 	switch {
 	case ok && !isNull(raw):
 		var name string
 		if err := json.Unmarshal(raw, &name); err != nil {
-			return bad("name must be a string.")
+			return "name must be a string."
 		}
 		// Codat removes forbidden characters rather than refusing the name.
 		if name = sanitizeCompanyName(name); name == "" {
-			return bad(emptyNameMessage + ".")
+			return emptyNameMessage + "."
 		}
 		ch.name = &name
 	case !partial:
-		return bad("name is required.")
+		return "name is required."
 	}
+	return ""
+}
 
-	raw, ok = fields["description"]
+// readDescription takes the body's description: emptied when left out, unless partial. It returns
+// why it is refused, or "".
+func (ch *companyChange) readDescription(fields map[string]json.RawMessage, partial bool) string {
+	raw, ok := fields["description"]
 	switch {
 	case ok && !isNull(raw):
 		var d string
 		if err := json.Unmarshal(raw, &d); err != nil {
-			return bad("description must be a string.")
+			return "description must be a string."
 		}
 		ch.description = &d
 	case !partial:
 		empty := ""
 		ch.description = &empty
 	}
+	return ""
+}
 
-	raw, ok = fields["tags"]
+// readTags takes the body's tags (null removes them all): removed when left out, unless partial.
+// It returns why they are refused, or "".
+func (ch *companyChange) readTags(fields map[string]json.RawMessage, partial bool) string {
+	raw, ok := fields["tags"]
 	switch {
 	case ok:
 		var tags map[string]string
 		if err := json.Unmarshal(raw, &tags); err != nil {
-			return bad("tags must be an object of string values.")
+			return "tags must be an object of string values."
 		}
 		if err := validateTags(tags); err != nil {
-			return bad(err.Error() + ".")
+			return err.Error() + "."
 		}
 		ch.tags, ch.setTags = tags, true
 	case !partial:
 		ch.setTags = true
 	}
-	return ch, nil
+	return ""
 }
 
 // sanitizeCompanyName removes what Codat's name pattern forbids (`^[A-Za-z0-9\s\-',&@.,?!]+$`):

@@ -121,12 +121,12 @@ func ValidateConnections(o Options) error {
 }
 
 // adminAddConnection serves POST /_sim/companies/{c}/connections.
-func (s *Simulator) adminAddConnection(w http.ResponseWriter, r *http.Request, companyID string) {
+func (s *Simulator) adminAddConnection(w http.ResponseWriter, r *http.Request) {
 	var body SeedConnection
 	if !readJSON(w, r, &body) {
 		return
 	}
-	body.CompanyID = companyID
+	body.CompanyID = r.PathValue("company")
 	body.LinkBaseURL = s.linkBase(r)
 	conn, err := s.AddConnection(body)
 	switch {

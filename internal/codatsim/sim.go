@@ -138,6 +138,8 @@ type Options struct {
 type Simulator struct {
 	opts Options
 	now  func() time.Time
+	// admin routes the admin API (adminRoutes).
+	admin *http.ServeMux
 
 	mu        sync.Mutex
 	keys      map[string]bool // accepted Authorization header values
@@ -203,6 +205,7 @@ func New(o Options) *Simulator {
 	}
 	o.LinkBaseURL = strings.TrimRight(o.LinkBaseURL, "/")
 	s := &Simulator{opts: o, now: func() time.Time { return o.Now().UTC() }, keys: map[string]bool{}, done: make(chan struct{})}
+	s.admin = s.adminRoutes()
 	for _, k := range o.APIKeys {
 		s.addKeyLocked(k)
 	}

@@ -253,36 +253,51 @@ func (s *Simulator) deliverLocked(event Delivery, body any) {
 		}
 		d := event
 		d.ConsumerID = c.ID
-		f := &s.faults
-		drop, dup, badSig, delay := s.webhookRNG.Float64(), s.webhookRNG.Float64(), s.webhookRNG.Float64(), s.webhookRNG.Float64()
-		if f.WebhookDropNext > 0 || drop < f.WebhookDropRate {
-			if f.WebhookDropNext > 0 {
-				f.WebhookDropNext--
-			}
-			d.Time, d.Fault = s.now(), "dropped"
-			s.deliveries = append(s.deliveries, d)
-			continue
-		}
-		key, _ := signingKey(c.Secret)
-		if f.WebhookBadSignatureNext > 0 || badSig < f.WebhookBadSignatureRate {
-			if f.WebhookBadSignatureNext > 0 {
-				f.WebhookBadSignatureNext--
-			}
-			key, d.Fault = []byte("not the consumer's secret"), "bad-signature"
-		}
-		wait := time.Duration(delay * float64(f.WebhookMaxDelay))
-		copies := 1
-		if dup < f.WebhookDuplicateRate {
-			copies = 2
-		}
-		for i := range copies {
-			d := d
-			if i > 0 {
-				d.Fault = "duplicate"
-			}
-			go s.deliver(c.URL, key, raw, d, wait)
-		}
+		s.deliverToLocked(c, d, raw)
 	}
+}
+
+// webhookDraw is what one delivery draws from webhookRNG. All four are drawn, in this order,
+// whatever faults are set, so that setting one changes no later draw.
+type webhookDraw struct{ drop, duplicate, badSignature, delay float64 }
+
+// deliverToLocked starts the delivery d of the event raw to consumer c: dropped (only logged),
+// or sent once or twice, after a delay, signed with c's key or a wrong one, as the faults decide.
+func (s *Simulator) deliverToLocked(c Consumer, d Delivery, raw []byte) {
+	f := &s.faults
+	draw := webhookDraw{drop: s.webhookRNG.Float64(), duplicate: s.webhookRNG.Float64(),
+		badSignature: s.webhookRNG.Float64(), delay: s.webhookRNG.Float64()}
+	if faultFires(&f.WebhookDropNext, draw.drop, f.WebhookDropRate) {
+		d.Time, d.Fault = s.now(), "dropped"
+		s.deliveries = append(s.deliveries, d)
+		return
+	}
+	key, _ := signingKey(c.Secret)
+	if faultFires(&f.WebhookBadSignatureNext, draw.badSignature, f.WebhookBadSignatureRate) {
+		key, d.Fault = []byte("not the consumer's secret"), "bad-signature"
+	}
+	wait := time.Duration(draw.delay * float64(f.WebhookMaxDelay))
+	copies := 1
+	if draw.duplicate < f.WebhookDuplicateRate {
+		copies = 2
+	}
+	for i := range copies {
+		d := d
+		if i > 0 {
+			d.Fault = "duplicate"
+		}
+		go s.deliver(c.URL, key, raw, d, wait)
+	}
+}
+
+// faultFires decides a fault set as "the next N" and a rate: it fires while *next counts down
+// (using one up), then with probability rate (draw is uniform in [0, 1)).
+func faultFires(next *int, draw, rate float64) bool {
+	if *next > 0 {
+		*next--
+		return true
+	}
+	return draw < rate
 }
 
 // deliver posts one event, retrying on Codat's schedule until the consumer answers 2xx.
