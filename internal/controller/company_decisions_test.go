@@ -209,12 +209,10 @@ func company(name string, opts ...func(*codatv1.CodatCompany)) *codatv1.CodatCom
 	return o
 }
 
-// managingCompany gives the object the company it manages and a realized status.
-func managingCompany(id string) func(*codatv1.CodatCompany) {
-	return func(o *codatv1.CodatCompany) {
-		o.Status.CompanyID, o.Status.ObservedGeneration = id, o.Generation
-		o.Status.AppliedHash = specHash(o)
-	}
+// managingAcme gives the object the company acmeID and a realized status.
+func managingAcme(o *codatv1.CodatCompany) {
+	o.Status.CompanyID, o.Status.ObservedGeneration = acmeID, o.Generation
+	o.Status.AppliedHash = specHash(o)
 }
 
 func codatCompany(id, name string, tags map[string]string) codatclient.Company {
@@ -255,10 +253,10 @@ func TestCompanyDecisions(t *testing.T) {
 				}
 			}},
 		{name: "a settled company is read once and left as it is",
-			obj: company("acme", managingCompany(acmeID)), codat: newFakeCompanies(codatCompany(acmeID, "Acme Ltd", nil)),
+			obj: company("acme", managingAcme), codat: newFakeCompanies(codatCompany(acmeID, "Acme Ltd", nil)),
 			calls: []string{"get " + acmeID}, conditions: applied},
 		{name: "a changed spec is applied once",
-			obj: company("acme", managingCompany(acmeID), func(o *codatv1.CodatCompany) {
+			obj: company("acme", managingAcme, func(o *codatv1.CodatCompany) {
 				o.Spec.Name, o.Spec.Tags, o.Spec.Description, o.Generation = "Acme Group", map[string]string{"region": "eu"}, ptr.To("ref 42"), 2
 			}),
 			codat: newFakeCompanies(codatCompany(acmeID, "Acme Ltd", uidTag)),
@@ -270,7 +268,7 @@ func TestCompanyDecisions(t *testing.T) {
 				}
 			}},
 		{name: "a change made in Codat is put back, and says so",
-			obj:   company("acme", managingCompany(acmeID)),
+			obj:   company("acme", managingAcme),
 			codat: newFakeCompanies(codatCompany(acmeID, "Renamed in the portal", nil)),
 			calls: []string{"get " + acmeID, "replace " + acmeID}, conditions: applied, events: []string{"ChangedInCodat"}},
 		{name: "an adopted company keeps the description and tags the spec leaves unset",
@@ -311,10 +309,10 @@ func TestCompanyDecisions(t *testing.T) {
 			conditions: []string{"Ready=False/AmbiguousCreate", "Reconciling=False/AmbiguousCreate", "Stalled=True/AmbiguousCreate", "Synced=False/AmbiguousCreate"},
 			events:     []string{"AmbiguousCreate"}},
 		{name: "a company the operator made, deleted in Codat, is made anew",
-			obj: company("acme", managingCompany(acmeID)), codat: newFakeCompanies(),
+			obj: company("acme", managingAcme), codat: newFakeCompanies(),
 			calls: []string{"get " + acmeID, "create Acme Ltd"}, conditions: applied, events: []string{"RemoteDeleted", "Created"}},
 		{name: "a 429 waits for Retry-After",
-			obj: company("acme", managingCompany(acmeID)), codat: newFakeCompanies(codatCompany(acmeID, "Acme Ltd", nil)),
+			obj: company("acme", managingAcme), codat: newFakeCompanies(codatCompany(acmeID, "Acme Ltd", nil)),
 			fail:       map[string][]error{codatapi.OpGetCompany: {rateLimited(codatapi.OpGetCompany, 42*time.Second)}},
 			calls:      []string{"get " + acmeID},
 			conditions: []string{"Reconciling=False/RateLimited", "Stalled=False/RateLimited", "Synced=False/RateLimited"},
@@ -356,7 +354,7 @@ func createPendingCompany(o *codatv1.CodatCompany) {
 func TestCompanyDeletion(t *testing.T) {
 	deleting := func(policy codatv1.CompanyDeletionPolicy) func(*codatv1.CodatCompany) {
 		return func(o *codatv1.CodatCompany) {
-			managingCompany(acmeID)(o)
+			managingAcme(o)
 			o.Spec.DeletionPolicy = policy
 			o.Finalizers = []string{codatv1.CompanyFinalizer}
 			o.DeletionTimestamp = &metav1.Time{Time: testNow}
