@@ -98,6 +98,12 @@ func TestUninstall(t *testing.T) {
 		}
 	}
 	apply("created", "delete-me", "unlink-me", "adopted", "paused")
+	// A company the operator created, to be deleted with it.
+	if _, err := kubectlIn(uenv.Kubeconfig, fmt.Sprintf("apiVersion: codat.io/v1alpha1\nkind: CodatCompany\nmetadata:\n  name: made-here\n  namespace: %s\nspec:\n  name: Made Here\n  deletionPolicy: Delete\n", tenantNS), "apply", "-f", "-"); err != nil {
+		t.Fatal(err)
+	}
+	k("wait", "-n", tenantNS, "--timeout=60s", "--for=condition=Ready", "codatcompany/made-here")
+	madeHere := k("get", "codatcompany", "made-here", "-n", tenantNS, "-o", "jsonpath={.status.companyId}")
 	k("annotate", "-n", tenantNS, "codatconnection/paused", "codat.io/paused=true")
 	k("wait", "-n", tenantNS, "--timeout=60s", "--for=jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}=Paused", "codatconnection/paused")
 	// Linked, as the business would link it, so that Unlink would have something to do.
@@ -112,8 +118,11 @@ func TestUninstall(t *testing.T) {
 	// 1 and 2: orphan everything, then delete the objects while the operator runs.
 	sh("orphan")
 	sh("delete-objects")
-	if out := k("get", "codatconnections", "-A", "-o", "name"); strings.TrimSpace(out) != "" {
-		t.Fatalf("CodatConnections left after step 2:\n%s", out)
+	if out := k("get", "codatconnections,codatcompanies", "-A", "-o", "name"); strings.TrimSpace(out) != "" {
+		t.Fatalf("objects left after step 2:\n%s", out)
+	}
+	if s.company(t, madeHere) == nil {
+		t.Errorf("the company %s was deleted in Codat in step 2, want it kept", madeHere)
 	}
 	if n := len(s.connections(t, company)); n != inCodat {
 		t.Errorf("%d connections in Codat after step 2, want all %d kept", n, inCodat)
@@ -126,9 +135,10 @@ func TestUninstall(t *testing.T) {
 	if !manager.wait(30 * time.Second) {
 		t.Fatal("the manager did not stop")
 	}
-	// Of what install.yaml installed, step 3 keeps the CRD alone.
-	if left := strings.Fields(k("get", "-f", filepath.Join(dir, "install.yaml"), "--ignore-not-found", "-o", "name")); len(left) != 1 || left[0] != "customresourcedefinition.apiextensions.k8s.io/codatconnections.codat.io" {
-		t.Errorf("after step 3, install.yaml's objects left are %v, want the CRD alone", left)
+	// Of what install.yaml installed, step 3 keeps the CRDs alone.
+	if left := strings.Join(strings.Fields(k("get", "-f", filepath.Join(dir, "install.yaml"), "--ignore-not-found", "-o", "name")), " "); left !=
+		"customresourcedefinition.apiextensions.k8s.io/codatcompanies.codat.io customresourcedefinition.apiextensions.k8s.io/codatconnections.codat.io" {
+		t.Errorf("after step 3, install.yaml's objects left are %v, want the CRDs alone", left)
 	}
 	k("delete", "codatconnection", "delete-kept", "-n", tenantNS, "--wait=false")
 	time.Sleep(time.Second)
@@ -142,8 +152,8 @@ func TestUninstall(t *testing.T) {
 	inCodat += 2
 
 	sh("crd")
-	if out, _ := uenv.Kubectl("get", "crd", "codatconnections.codat.io", "--ignore-not-found", "-o", "name"); strings.TrimSpace(out) != "" {
-		t.Errorf("the CRD is still there after step 5")
+	if out, _ := uenv.Kubectl("get", "crd", "codatconnections.codat.io", "codatcompanies.codat.io", "--ignore-not-found", "-o", "name"); strings.TrimSpace(out) != "" {
+		t.Errorf("CRDs still there after step 5: %s", out)
 	}
 
 	if n := len(s.connections(t, company)); n != inCodat {
@@ -152,7 +162,7 @@ func TestUninstall(t *testing.T) {
 	var reqs []simRequest
 	s.get(t, "requests", &reqs)
 	for _, r := range reqs {
-		if r.Operation == "delete-connection" || r.Operation == "unlink-connection" {
+		if r.Operation == "delete-connection" || r.Operation == "unlink-connection" || r.Operation == "delete-company" {
 			t.Errorf("the uninstall made a Codat %s call for %s", r.Operation, r.ConnectionID)
 		}
 	}
