@@ -176,7 +176,7 @@ func (w *Webhooks) watchHealth(ctx context.Context) {
 	defer ticker.Stop()
 	was := w.safetyNet()
 	w.Metrics.SetHealthy(was)
-	w.Pacer.SetSafetyNet(was)
+	w.setSafetyNet(was)
 	for {
 		select {
 		case <-ctx.Done():
@@ -189,13 +189,21 @@ func (w *Webhooks) watchHealth(ctx context.Context) {
 			continue
 		}
 		w.Metrics.SetHealthy(is)
-		w.Pacer.SetSafetyNet(is)
+		w.setSafetyNet(is)
 		if is {
 			w.Log.Info("the webhook receiver is healthy: polling becomes the safety net")
 		} else {
 			w.Log.Error(nil, "the webhook receiver is not healthy: polling at the normal intervals")
 		}
 		was = is
+	}
+}
+
+// setSafetyNet tells the pacers of both kinds whether polling is only the safety net.
+func (w *Webhooks) setSafetyNet(on bool) {
+	w.Pacer.SetSafetyNet(on)
+	if w.CompanyPacer != nil {
+		w.CompanyPacer.SetSafetyNet(on)
 	}
 }
 
