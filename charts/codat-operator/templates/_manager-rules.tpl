@@ -22,6 +22,14 @@
 - apiGroups:
   - codat.io
   resources:
+  - codatcompanies
+  verbs:
+  - get
+  - list
+  - watch
+- apiGroups:
+  - codat.io
+  resources:
   - codatconnections
   verbs:
   - get
