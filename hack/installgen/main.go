@@ -8,8 +8,8 @@
 //   - charts/codat-operator/files/alerts.rules.yaml and
 //     config/prometheus/prometheusrule.yaml from the Prometheus rules in
 //     config/prometheus/alerts.rules.yaml;
-//   - examples/argocd/argocd-cm.yaml from the Argo CD health check in
-//     health/argocd/;
+//   - examples/argocd/argocd-cm.yaml from the Argo CD health check of each
+//     kind in health/argocd/;
 //   - charts/codat-operator/files/codat-operator.json, the Grafana dashboard
 //     of config/grafana (JSON has no comments: a plain copy).
 //
@@ -25,6 +25,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/codat-operator/codat-operator/health"
 )
 
 // crds are the kinds whose CRDs the chart installs: controller-gen's file in config/crd/bases and
@@ -37,6 +39,11 @@ var crds = []struct{ kind, plural string }{
 func crdSource(plural string) string { return "config/crd/bases/codat.io_" + plural + ".yaml" }
 func chartCRD(plural string) string  { return "charts/codat-operator/templates/crd-" + plural + ".yaml" }
 
+// healthLua is the Argo CD health check of a codat.io kind (health.Kinds).
+func healthLua(kind string) string {
+	return "health/" + health.ArgoCDGroupDir + "/" + kind + "/health.lua"
+}
+
 // Paths, relative to the repository root.
 const (
 	roleSource   = "config/rbac/role.yaml"
@@ -44,7 +51,6 @@ const (
 	chartRules   = "charts/codat-operator/templates/_manager-rules.tpl"
 	chartAlerts  = "charts/codat-operator/files/alerts.rules.yaml"
 	configPrRule = "config/prometheus/prometheusrule.yaml"
-	healthLua    = "health/argocd/resource_customizations/codat.io/CodatConnection/health.lua"
 	argoCDCM     = "examples/argocd/argocd-cm.yaml"
 	dashboard    = "config/grafana/codat-operator.json"
 	chartBoard   = "charts/codat-operator/files/codat-operator.json"
@@ -106,9 +112,13 @@ func generate(root string) ([]file, error) {
 	if _, err := checkRules(rules); err != nil {
 		return nil, err
 	}
-	lua, err := read(healthLua)
-	if err != nil {
-		return nil, err
+	var checks []healthCheck
+	for _, kind := range health.Kinds {
+		lua, err := read(healthLua(kind))
+		if err != nil {
+			return nil, err
+		}
+		checks = append(checks, healthCheck{kind, lua})
 	}
 	board, err := read(dashboard)
 	if err != nil {
@@ -118,7 +128,7 @@ func generate(root string) ([]file, error) {
 		{chartRules, []byte(rulesText)},
 		{chartAlerts, []byte(generatedHeader(rulesSource) + rules)},
 		{configPrRule, []byte(prometheusRule(rules))},
-		{argoCDCM, []byte(argoCDConfigMap(lua))},
+		{argoCDCM, []byte(argoCDConfigMap(checks))},
 		{chartBoard, []byte(board)},
 	}...), nil
 }
@@ -230,11 +240,14 @@ spec:
 	return b.String()
 }
 
-// argoCDConfigMap puts the health check into an argocd-cm resource
-// customization, as Argo CD reads it without upstreaming.
-func argoCDConfigMap(lua string) string {
+// healthCheck is a kind's Argo CD health check.
+type healthCheck struct{ kind, lua string }
+
+// argoCDConfigMap puts the health check of each kind into an argocd-cm
+// resource customization, as Argo CD reads them without upstreaming.
+func argoCDConfigMap(checks []healthCheck) string {
 	var b strings.Builder
-	b.WriteString(generatedHeader(healthLua))
+	b.WriteString(generatedHeader(healthLua("*")))
 	b.WriteString(`# Merge data into your argocd-cm (or configs.cm of Argo CD's Helm chart).
 apiVersion: v1
 kind: ConfigMap
@@ -245,14 +258,16 @@ metadata:
     app.kubernetes.io/name: argocd-cm
     app.kubernetes.io/part-of: argocd
 data:
-  resource.customizations.health.codat.io_CodatConnection: |
 `)
-	for _, line := range strings.Split(strings.TrimRight(lua, "\n"), "\n") {
-		if line == "" {
-			b.WriteString("\n")
-			continue
+	for _, c := range checks {
+		fmt.Fprintf(&b, "  resource.customizations.health.codat.io_%s: |\n", c.kind)
+		for _, line := range strings.Split(strings.TrimRight(c.lua, "\n"), "\n") {
+			if line == "" {
+				b.WriteString("\n")
+				continue
+			}
+			b.WriteString("    " + line + "\n")
 		}
-		b.WriteString("    " + line + "\n")
 	}
 	return b.String()
 }

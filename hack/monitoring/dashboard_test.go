@@ -22,6 +22,8 @@ var operatorMetrics = map[string]string{
 	"codat_client_rate_limit_limit":                        "gauge",
 	"codat_connections":                                    "gauge",
 	"codat_connections_stalled":                            "gauge",
+	"codat_companies":                                      "gauge",
+	"codat_companies_stalled":                              "gauge",
 	"codat_reconcile_failures_total":                       "counter",
 	"codat_webhook_events_total":                           "counter",
 	"codat_requests_budget_mode":                           "gauge",

@@ -24,6 +24,10 @@ const (
 	// MetricAwaitingMax is, per namespace, how long the connection that has waited longest for
 	// its business to authorize has waited.
 	MetricAwaitingMax = "codat_connections_awaiting_authorization_max_seconds"
+	// MetricCompanies counts CodatCompanies by namespace and Ready's status and reason.
+	MetricCompanies = "codat_companies"
+	// MetricCompaniesStalled counts Stalled CodatCompanies by namespace and reason.
+	MetricCompaniesStalled = "codat_companies_stalled"
 )
 
 // Metrics are the reconciler's own metrics. A nil *Metrics records nothing.
@@ -32,8 +36,8 @@ type Metrics struct {
 }
 
 // NewMetrics registers the reconciler's metrics with reg: the failure counter,
-// and gauges of the objects in reader (the manager's cache), counted when
-// scraped.
+// and gauges of the objects in reader (the manager's cache), CodatConnections
+// and CodatCompanies, counted when scraped.
 func NewMetrics(reg prometheus.Registerer, reader client.Reader) (*Metrics, error) {
 	m := &Metrics{failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: MetricFailures,
@@ -43,6 +47,9 @@ func NewMetrics(reg prometheus.Registerer, reader client.Reader) (*Metrics, erro
 		return nil, err
 	}
 	if err := reg.Register(connectionsCollector{reader: reader}); err != nil {
+		return nil, err
+	}
+	if err := reg.Register(companiesCollector{reader: reader}); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -126,5 +133,61 @@ func (c connectionsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for ns, waited := range awaiting {
 		ch <- prometheus.MustNewConstMetric(awaitingDesc, prometheus.GaugeValue, waited.Seconds(), ns)
+	}
+}
+
+// The gauges of CodatCompanies list them from the manager's cache, which watches them.
+// +kubebuilder:rbac:groups=codat.io,resources=codatcompanies,verbs=get;list;watch
+
+var (
+	companiesDesc = prometheus.NewDesc(MetricCompanies,
+		"CodatCompanies by namespace and the status and reason of their Ready condition (ready, ready_reason; empty before the operator's first pass).",
+		[]string{"namespace", "ready", "ready_reason"}, nil)
+	companiesStalledDesc = prometheus.NewDesc(MetricCompaniesStalled,
+		"CodatCompanies that are Stalled (only a person can unblock them), by namespace and the Stalled condition's reason.",
+		[]string{"namespace", "reason"}, nil)
+)
+
+// companiesCollector counts the cached CodatCompanies at each scrape, as
+// connectionsCollector counts the connections: no state to keep in step, and
+// labels bounded by the cluster's namespaces and the operator's reasons. A
+// company has no business to wait for, so there is no gauge of waits.
+type companiesCollector struct {
+	reader client.Reader
+}
+
+func (c companiesCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- companiesDesc
+	ch <- companiesStalledDesc
+}
+
+func (c companiesCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var list codatv1.CodatCompanyList
+	// Read-only, so the cache's own objects do: no copy of every object per scrape.
+	if err := c.reader.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+		ch <- prometheus.NewInvalidMetric(companiesDesc, err)
+		return
+	}
+	type group struct{ namespace, ready, reason string }
+	type stall struct{ namespace, reason string }
+	byGroup, stalled := map[group]int{}, map[stall]int{}
+	for i := range list.Items {
+		o := &list.Items[i]
+		g := group{namespace: o.Namespace}
+		if ready := meta.FindStatusCondition(o.Status.Conditions, codatv1.ConditionReady); ready != nil {
+			g.ready, g.reason = string(ready.Status), ready.Reason
+		}
+		byGroup[g]++
+		if s := meta.FindStatusCondition(o.Status.Conditions, codatv1.ConditionStalled); s != nil && s.Status == metav1.ConditionTrue {
+			stalled[stall{o.Namespace, s.Reason}]++
+		}
+	}
+	for g, n := range byGroup {
+		ch <- prometheus.MustNewConstMetric(companiesDesc, prometheus.GaugeValue, float64(n), g.namespace, g.ready, g.reason)
+	}
+	for s, n := range stalled {
+		ch <- prometheus.MustNewConstMetric(companiesStalledDesc, prometheus.GaugeValue, float64(n), s.namespace, s.reason)
 	}
 }

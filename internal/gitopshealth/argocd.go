@@ -9,6 +9,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
 	"github.com/codat-operator/codat-operator/health"
 )
 
@@ -44,15 +45,24 @@ func ArgoCD(obj *unstructured.Unstructured) (ArgoHealth, error) {
 	return ArgoCDScript(obj)
 }
 
-// ArgoCDScript runs the shipped health.lua on obj the way Argo CD's Lua VM
-// (util/lua) runs a health customization from argocd-cm without useOpenLibs:
-// only the package, base and table libraries are open, the object is the
-// global obj (a Lua table converted from the unstructured content), the
-// script has a second to finish, and the table it returns is read as
-// {status, message}. A status outside Argo CD's set becomes Unknown.
-// Argo CD's health_test.yaml cases assert this result.
+// ArgoCDScript runs the shipped health.lua of obj's kind on obj the way Argo
+// CD's Lua VM (util/lua) runs a health customization from argocd-cm without
+// useOpenLibs: Argo CD picks the script by the object's group and kind; only
+// the package, base and table libraries are open, the object is the global obj
+// (a Lua table converted from the unstructured content), the script has a
+// second to finish, and the table it returns is read as {status, message}. A
+// status outside Argo CD's set becomes Unknown. Argo CD's health_test.yaml
+// cases assert this result.
 func ArgoCDScript(obj *unstructured.Unstructured) (ArgoHealth, error) {
-	return runHealthLua(obj.Object, health.ArgoCDHealthLua)
+	gk := obj.GroupVersionKind().GroupKind()
+	if gk.Group != codatv1.GroupVersion.Group {
+		return ArgoHealth{}, fmt.Errorf("no Argo CD health check for %s: codat-operator ships them for group %s", gk, codatv1.GroupVersion.Group)
+	}
+	script, err := health.ArgoCDHealthLuaOf(gk.Kind)
+	if err != nil {
+		return ArgoHealth{}, err
+	}
+	return runHealthLua(obj.Object, script)
 }
 
 func runHealthLua(obj map[string]any, script string) (ArgoHealth, error) {

@@ -50,15 +50,29 @@ func TestFluxExampleUsesShippedExprs(t *testing.T) {
 }
 
 // TestArgoCDExampleUsesShippedScript: the argocd-cm example carries exactly the
-// shipped health.lua.
+// shipped health.lua of every kind, and nothing else.
 func TestArgoCDExampleUsesShippedScript(t *testing.T) {
 	objs := readExample(t, "argocd", "argocd-cm.yaml")
 	if len(objs) != 1 || objs[0].GetKind() != "ConfigMap" {
 		t.Fatalf("examples/argocd/argocd-cm.yaml: %d objects, want one ConfigMap", len(objs))
 	}
-	got, _, _ := unstructured.NestedString(objs[0].Object, "data", "resource.customizations.health.codat.io_CodatConnection")
-	if got != health.ArgoCDHealthLua {
-		t.Error("examples/argocd/argocd-cm.yaml's health check differs from health.lua: run `make manifests`")
+	data, _, _ := unstructured.NestedStringMap(objs[0].Object, "data")
+	for _, kind := range health.Kinds {
+		key := "resource.customizations.health.codat.io_" + kind
+		want, err := health.ArgoCDHealthLuaOf(kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := data[key]
+		if !ok {
+			t.Errorf("examples/argocd/argocd-cm.yaml has no %s: run `make manifests`", key)
+		} else if got != want {
+			t.Errorf("examples/argocd/argocd-cm.yaml's %s differs from the health.lua of %s: run `make manifests`", key, kind)
+		}
+		delete(data, key)
+	}
+	for key := range data {
+		t.Errorf("examples/argocd/argocd-cm.yaml holds %s, which is no shipped health check", key)
 	}
 }
 
@@ -76,8 +90,9 @@ func readExample(t *testing.T, dir, name string) []*unstructured.Unstructured {
 }
 
 // TestExamplesNeverDeleteConnections: removing a file from Git, or deleting the GitOps object
-// that syncs the folder, must not delete a business's connection in Codat. The examples do not
-// prune CodatConnections, and the operator they install defaults to Orphan.
+// that syncs the folder, must not delete a business's connection (or company) in Codat. The
+// examples do not prune the objects of the folder, CodatConnections and CodatCompanies alike, and
+// the operator they install defaults to Orphan for connections (companies always do).
 func TestExamplesNeverDeleteConnections(t *testing.T) {
 	// Argo CD: the connections' Application neither prunes nor deletes them, and its namespace
 	// defaults to Orphan.

@@ -65,39 +65,43 @@ func TestFluxEvaluatorOrder(t *testing.T) {
 	}
 }
 
-// TestShippedFluxExprsOnMissingFields: the shipped expressions never fail on
-// an object whose status has no conditions yet. An object with no status at
-// all is what the CRD's default (status.observedGeneration: 0) prevents: the
-// API server never returns one, which matters because Flux's variables are
-// the object's top-level fields and a missing one makes every expression fail,
-// and kstatus reads an object without status or conditions as Current.
+// TestShippedFluxExprsOnMissingFields: the shipped expressions of every kind
+// never fail on an object whose status has no conditions yet. An object with
+// no status at all is what the CRDs' default (status.observedGeneration: 0)
+// prevents: the API server never returns one, which matters because Flux's
+// variables are the object's top-level fields and a missing one makes every
+// expression fail, and kstatus reads an object without status or conditions
+// as Current.
 func TestShippedFluxExprsOnMissingFields(t *testing.T) {
-	linked := testdataObject(t, "healthy_linked.yaml")
+	for kind, ready := range map[string]*unstructured.Unstructured{
+		"CodatConnection": testdataObject(t, "healthy_linked.yaml"),
+		"CodatCompany":    companyObject(t, "healthy_applied.yaml"),
+	} {
+		noConditions := ready.DeepCopy()
+		unstructured.RemoveNestedField(noConditions.Object, "status", "conditions")
+		if got, err := gitopshealth.Flux(noConditions); err != nil || got != status.InProgressStatus {
+			t.Errorf("%s, status without conditions: Flux %s, %v; want InProgress without error", kind, got, err)
+		}
+		emptyConditions := ready.DeepCopy()
+		if err := unstructured.SetNestedSlice(emptyConditions.Object, []any{}, "status", "conditions"); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := gitopshealth.Flux(emptyConditions); err != nil || got != status.InProgressStatus {
+			t.Errorf("%s, empty conditions: Flux %s, %v; want InProgress without error", kind, got, err)
+		}
 
-	noConditions := linked.DeepCopy()
-	unstructured.RemoveNestedField(noConditions.Object, "status", "conditions")
-	if got, err := gitopshealth.Flux(noConditions); err != nil || got != status.InProgressStatus {
-		t.Errorf("status without conditions: Flux %s, %v; want InProgress without error", got, err)
-	}
-	emptyConditions := linked.DeepCopy()
-	if err := unstructured.SetNestedSlice(emptyConditions.Object, []any{}, "status", "conditions"); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := gitopshealth.Flux(emptyConditions); err != nil || got != status.InProgressStatus {
-		t.Errorf("empty conditions: Flux %s, %v; want InProgress without error", got, err)
-	}
-
-	noStatus := linked.DeepCopy()
-	unstructured.RemoveNestedField(noStatus.Object, "status")
-	_, err := gitopshealth.Flux(noStatus)
-	if err == nil || !strings.Contains(err.Error(), "status") {
-		t.Errorf("no status at all: Flux error %v; want an error about status (this is why the CRD defaults status)", err)
-	}
-	if got, err := gitopshealth.Kstatus(noStatus); err != nil || got != status.CurrentStatus {
-		t.Errorf("no status at all: kstatus %s, %v; want Current (this is why the CRD defaults status)", got, err)
-	}
-	if got, err := gitopshealth.ArgoCD(noStatus); err != nil || got.Status != gitopshealth.ArgoProgressing {
-		t.Errorf("no status at all: Argo CD %+v, %v; want Progressing", got, err)
+		noStatus := ready.DeepCopy()
+		unstructured.RemoveNestedField(noStatus.Object, "status")
+		_, err := gitopshealth.Flux(noStatus)
+		if err == nil || !strings.Contains(err.Error(), "status") {
+			t.Errorf("%s, no status at all: Flux error %v; want an error about status (this is why the CRD defaults status)", kind, err)
+		}
+		if got, err := gitopshealth.Kstatus(noStatus); err != nil || got != status.CurrentStatus {
+			t.Errorf("%s, no status at all: kstatus %s, %v; want Current (this is why the CRD defaults status)", kind, got, err)
+		}
+		if got, err := gitopshealth.ArgoCD(noStatus); err != nil || got.Status != gitopshealth.ArgoProgressing {
+			t.Errorf("%s, no status at all: Argo CD %+v, %v; want Progressing", kind, got, err)
+		}
 	}
 }
 

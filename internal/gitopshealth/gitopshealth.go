@@ -1,8 +1,9 @@
-// Package gitopshealth evaluates a CodatConnection the way GitOps tools do:
-// kstatus (what Flux uses without health-check expressions, and
-// `kubectl wait`-style tooling), Flux with the shipped healthCheckExprs, and
-// Argo CD with the shipped health.lua. It runs the very files in health/, so
-// tests that assert its results test what users install.
+// Package gitopshealth evaluates a CodatConnection or a CodatCompany the way
+// GitOps tools do: kstatus (what Flux uses without health-check expressions,
+// and `kubectl wait`-style tooling), Flux with the shipped healthCheckExprs,
+// and Argo CD with the shipped health.lua of the object's kind. It runs the
+// very files in health/, so tests that assert its results test what users
+// install.
 //
 // The functions take the object as the API server returns it, as an
 // *unstructured.Unstructured (FromMap and ReadObject build one). Integers
