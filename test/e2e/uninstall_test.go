@@ -90,7 +90,7 @@ func TestUninstall(t *testing.T) {
 			}
 			docs = append(docs, fmt.Sprintf("apiVersion: codat.io/v1alpha1\nkind: CodatConnection\nmetadata:\n  name: %s\n  namespace: %s\nspec:\n  %s\n", name, tenantNS, spec))
 		}
-		if _, err := kubectlIn(uenv.Kubeconfig, strings.Join(docs, "---\n"), "apply", "-f", "-"); err != nil {
+		if err := kubectlIn(uenv.Kubeconfig, strings.Join(docs, "---\n"), "apply", "-f", "-"); err != nil {
 			t.Fatal(err)
 		}
 		for _, name := range names {
@@ -99,7 +99,7 @@ func TestUninstall(t *testing.T) {
 	}
 	apply("created", "delete-me", "unlink-me", "adopted", "paused")
 	// A company the operator created, to be deleted with it.
-	if _, err := kubectlIn(uenv.Kubeconfig, fmt.Sprintf("apiVersion: codat.io/v1alpha1\nkind: CodatCompany\nmetadata:\n  name: made-here\n  namespace: %s\nspec:\n  name: Made Here\n  deletionPolicy: Delete\n", tenantNS), "apply", "-f", "-"); err != nil {
+	if err := kubectlIn(uenv.Kubeconfig, fmt.Sprintf("apiVersion: codat.io/v1alpha1\nkind: CodatCompany\nmetadata:\n  name: made-here\n  namespace: %s\nspec:\n  name: Made Here\n  deletionPolicy: Delete\n", tenantNS), "apply", "-f", "-"); err != nil {
 		t.Fatal(err)
 	}
 	k("wait", "-n", tenantNS, "--timeout=60s", "--for=condition=Ready", "codatcompany/made-here")
@@ -207,14 +207,14 @@ func runBlock(t *testing.T, kubeconfig, dir, block string) {
 	}
 }
 
-func kubectlIn(kubeconfig, stdin string, args ...string) (string, error) {
+// kubectlIn runs kubectl with stdin as its input.
+func kubectlIn(kubeconfig, stdin string, args ...string) error {
 	cmd := exec.Command("kubectl", append([]string{"--kubeconfig", kubeconfig}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, out)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, out)
 	}
-	return string(out), nil
+	return nil
 }
 
 // finalizeNamespaces does the namespace controller's last step, which envtest does not run: a
