@@ -135,15 +135,7 @@ func (c conclusion) renderCompany(obj *codatv1.CodatCompany, next pacer.Next) {
 	v := statusView{conds: &obj.Status.Conditions, generation: obj.Generation, observed: &obj.Status.ObservedGeneration,
 		deleting: !obj.DeletionTimestamp.IsZero()}
 	c.renderConditions(v, next)
-	switch {
-	case c.stall != nil:
-		obj.Status.StalledInputs = ""
-		if c.stall.fromCodat {
-			obj.Status.StalledInputs = c.stall.inputs
-		}
-	case c.result == pacer.Realized:
-		obj.Status.StalledInputs = ""
-	}
+	c.renderStalledInputs(&obj.Status.StalledInputs)
 	obj.Status.DeletionPolicy = companyDeletionPolicy(obj)
 }
 

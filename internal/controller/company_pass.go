@@ -17,13 +17,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	codatv1 "github.com/codat-operator/codat-operator/api/v1alpha1"
 	"github.com/codat-operator/codat-operator/internal/access"
 	"github.com/codat-operator/codat-operator/internal/codatapi"
 	"github.com/codat-operator/codat-operator/internal/codatclient"
-	"github.com/codat-operator/codat-operator/internal/pacer"
 )
 
 // companyPass is one reconcile of one CodatCompany.
@@ -113,17 +111,8 @@ func (p *companyPass) connect(ctx context.Context) (companySession, error) {
 
 // allowed asks the pacer whether the pass may call Codat now.
 func (p *companyPass) allowed() error {
-	name := nameOfCompany(p.obj)
-	hold, wait := p.r.Pacer.Allow(name, p.codat.key, companySettled(p.obj) && p.obj.DeletionTimestamp.IsZero())
-	switch hold {
-	case pacer.RetryAfter:
-		return &retryError{reason: codatv1.ReasonRateLimited, message: rateLimitedMessage, after: wait, working: p.working, hold: hold}
-	case pacer.QuotaReached:
-		return &retryError{reason: codatv1.ReasonRateLimited, message: quotaMessage, after: wait, working: p.working, hold: hold}
-	case pacer.QuotaLow:
-		return &retryError{reason: codatv1.ReasonQuotaLow, message: quotaLowMessage, after: wait, hold: hold}
-	}
-	return nil
+	hold, wait := p.r.Pacer.Allow(nameOfCompany(p.obj), p.codat.key, companySettled(p.obj) && p.obj.DeletionTimestamp.IsZero())
+	return heldBy(hold, wait, p.working)
 }
 
 // company finds or makes the company the object manages: the one in status, else the one
@@ -511,20 +500,7 @@ func (p *companyPass) failed(ctx context.Context, op string, err error) error {
 		cerr = &codatclient.Error{Operation: cerr.Operation, Kind: cerr.Kind, StatusCode: http.StatusBadRequest, Message: cerr.Message}
 		err = cerr
 	}
-	out := codatFailure(op, err, p.working, p.obj.Status.CompanyID, p.codat.credentials)
-	log.FromContext(ctx).V(1).Info("Codat request failed", "operation", op, "class", codatclient.ClassOf(err), "error", err.Error())
-	var stalled *stallError
-	var retrying *retryError
-	switch {
-	case errors.As(out, &stalled):
-		stalled.inputs = p.codat.inputs
-	case errors.As(out, &retrying):
-		if wait, ok := codatclient.RetryAfter(err); ok && wait > 0 {
-			retrying.after = wait
-		}
-		retrying.throttled = codatclient.IsRateLimited(err)
-	}
-	return out
+	return failedCall(ctx, op, err, p.working, p.obj.Status.CompanyID, p.codat.credentials, p.codat.inputs)
 }
 
 func (p *companyPass) event(ctx context.Context, eventType, reason, note string, args ...any) {

@@ -88,8 +88,8 @@ func (r *CompanyReconciler) SetupWithManager(mgr manager.Manager, opts controlle
 	return builder.ControllerManagedBy(mgr).
 		Named("codatcompany").
 		WatchesRawSource(source.Kind(mgr.GetCache(), &codatv1.CodatCompany{}, r.objectEvents())).
-		WatchesMetadata(&corev1.Secret{}, r.wakeOn(r.companiesReadingSecret)).
-		WatchesMetadata(&corev1.Namespace{}, r.wakeOn(r.companiesOfNamespace),
+		WatchesMetadata(&corev1.Secret{}, r.waker().on(r.companiesReadingSecret)).
+		WatchesMetadata(&corev1.Namespace{}, r.waker().on(r.companiesOfNamespace),
 			builder.WithPredicates(predicate.NewPredicateFuncs(r.watched),
 				predicate.Or(predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		// A connection that goes may be the last that kept a company from being deleted.
@@ -112,7 +112,7 @@ func (q pacedQueue) Look(name types.NamespacedName, after time.Duration, u pacer
 func (r *CompanyReconciler) objectEvents() handler.TypedEventHandler[*codatv1.CodatCompany, reconcile.Request] {
 	return handler.TypedFuncs[*codatv1.CodatCompany, reconcile.Request]{
 		CreateFunc: func(_ context.Context, e event.TypedCreateEvent[*codatv1.CodatCompany], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			r.wakeOrList(q, e.IsInInitialList, nameOfCompany(e.Object))
+			r.waker().wakeOrList(q, e.IsInInitialList, nameOfCompany(e.Object))
 		},
 		UpdateFunc: func(_ context.Context, e event.TypedUpdateEvent[*codatv1.CodatCompany], _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			old, updated := e.ObjectOld, e.ObjectNew
@@ -125,41 +125,6 @@ func (r *CompanyReconciler) objectEvents() handler.TypedEventHandler[*codatv1.Co
 			q.Add(reconcile.Request{NamespacedName: nameOfCompany(e.Object)}) // to forget it
 		},
 	}
-}
-
-// wakeOn turns events of what CodatCompanies read (Secrets, Namespaces) into looks.
-func (r *CompanyReconciler) wakeOn(objects func(context.Context, client.Object) []types.NamespacedName) handler.TypedEventHandler[client.Object, reconcile.Request] {
-	return handler.TypedFuncs[client.Object, reconcile.Request]{
-		CreateFunc: func(ctx context.Context, e event.TypedCreateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			for _, name := range objects(ctx, e.Object) {
-				r.wakeOrList(q, e.IsInInitialList, name)
-			}
-		},
-		UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			for _, name := range objects(ctx, e.ObjectNew) {
-				r.wakeOrList(q, false, name)
-			}
-		},
-		DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			for _, name := range objects(ctx, e.Object) {
-				r.wakeOrList(q, false, name)
-			}
-		},
-	}
-}
-
-// wakeOrList wakes the object, unless the event is part of the initial list after a start: that
-// adds it with controller-runtime's low priority, and the pacer spreads the polls.
-func (r *CompanyReconciler) wakeOrList(q workqueue.TypedRateLimitingInterface[reconcile.Request], initial bool, name types.NamespacedName) {
-	if !initial {
-		r.Pacer.Wake(name, pacer.Work)
-		return
-	}
-	if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok {
-		pq.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(handler.LowPriority)}, reconcile.Request{NamespacedName: name})
-		return
-	}
-	q.Add(reconcile.Request{NamespacedName: name})
 }
 
 // companiesReadingSecret maps a Secret to the CodatCompanies that read it: by spec.credentialsRef,
@@ -195,6 +160,8 @@ func (r *CompanyReconciler) usingDefaultCredentials(ctx context.Context, opts ..
 	}
 	return namesOfCompanies(list.Items, func(c *codatv1.CodatCompany) bool { return c.Spec.CredentialsRef == nil })
 }
+
+func (r *CompanyReconciler) waker() waker { return waker{pacer: r.Pacer} }
 
 func namesOfCompanies(items []codatv1.CodatCompany, match func(*codatv1.CodatCompany) bool) []types.NamespacedName {
 	var names []types.NamespacedName

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -98,7 +99,11 @@ func (p *pass) run(ctx context.Context) {
 // poll of a realized object is what the request budget holds back first.
 func (p *pass) allowed() error {
 	hold, wait := p.r.Pacer.Allow(nameOf(p.obj), p.codat.key, settled(p.obj) && p.obj.DeletionTimestamp.IsZero())
-	working := !settled(p.obj)
+	return heldBy(hold, wait, !settled(p.obj))
+}
+
+// heldBy is the error that stops a pass the pacer holds, if it does.
+func heldBy(hold pacer.Hold, wait time.Duration, working bool) error {
 	switch hold {
 	case pacer.RetryAfter:
 		return &retryError{reason: codatv1.ReasonRateLimited, message: rateLimitedMessage, after: wait, working: working, hold: hold}
@@ -131,18 +136,24 @@ func unchangedSinceStall(obj *codatv1.CodatConnection, codat session) error {
 	return &stallError{reason: c.Reason, message: c.Message, fromCodat: true, inputs: codat.inputs}
 }
 
-// codatFailed turns a failed Codat call into the error that stops the pass
-// (codatFailure), with what the pacer needs: Codat's Retry-After, and
-// whether Codat throttled the key.
+// codatFailed turns a failed Codat call into the error that stops the pass.
 func (r *Reconciler) codatFailed(ctx context.Context, obj *codatv1.CodatConnection, codat session, op string, err error, working bool) error {
-	out := codatFailure(op, err, working, companyOf(obj), codat.credentials)
+	return failedCall(ctx, op, err, working, companyOf(obj), codat.credentials, codat.inputs)
+}
+
+// failedCall turns a failed Codat call of either kind of object into the
+// error that stops the pass (codatFailure), with what the pacer needs:
+// Codat's Retry-After, and whether Codat throttled the call; and, for a stall,
+// the digest of the inputs (see stalledInputs).
+func failedCall(ctx context.Context, op string, err error, working bool, companyID, credentials, inputs string) error {
+	out := codatFailure(op, err, working, companyID, credentials)
 	// Every failure, at debug level; the end of the pass reports each new failure reason once.
 	log.FromContext(ctx).V(1).Info("Codat request failed", "operation", op, "class", codatclient.ClassOf(err), "error", err.Error())
 	var stall *stallError
 	var retry *retryError
 	switch {
 	case errors.As(out, &stall):
-		stall.inputs = codat.inputs
+		stall.inputs = inputs
 	case errors.As(out, &retry):
 		if wait, ok := codatclient.RetryAfter(err); ok && wait > 0 {
 			retry.after = wait

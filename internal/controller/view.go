@@ -23,21 +23,27 @@ func (c conclusion) render(obj *codatv1.CodatConnection, next pacer.Next, linkUR
 	v := statusView{conds: &obj.Status.Conditions, generation: obj.Generation, observed: &obj.Status.ObservedGeneration,
 		deleting: !obj.DeletionTimestamp.IsZero()}
 	c.renderConditions(v, next)
-	switch {
-	case c.stall != nil:
-		obj.Status.StalledInputs = ""
-		if c.stall.fromCodat {
-			obj.Status.StalledInputs = c.stall.inputs
-		}
-	case c.result == pacer.Realized:
-		obj.Status.StalledInputs = ""
-	}
+	c.renderStalledInputs(&obj.Status.StalledInputs)
 	if deletionPolicy != "" {
 		obj.Status.DeletionPolicy = deletionPolicy
 	}
 	if linkURLs == LinkURLsInSecret {
 		// Whatever the pass did, a link never reaches status in this mode.
 		obj.Status.LinkURL = ""
+	}
+}
+
+// renderStalledInputs records, for a stall Codat's refusal caused, the digest
+// of what the refused request was made with; a realized pass clears it.
+func (c conclusion) renderStalledInputs(inputs *string) {
+	switch {
+	case c.stall != nil:
+		*inputs = ""
+		if c.stall.fromCodat {
+			*inputs = c.stall.inputs
+		}
+	case c.result == pacer.Realized:
+		*inputs = ""
 	}
 }
 

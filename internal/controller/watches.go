@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -74,16 +73,16 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager, opts controller.Optio
 		// Only the metadata of Secrets is cached: a change to a referenced
 		// Secret's content bumps its resourceVersion, which is all the watch
 		// needs; contents are read on demand.
-		WatchesMetadata(&corev1.Secret{}, r.wakeOn(r.objectsReadingSecret)).
+		WatchesMetadata(&corev1.Secret{}, r.waker().on(r.objectsReadingSecret)).
 		// A namespace's labels grant it the default credentials and its
 		// annotations narrow its companies: a change takes effect at once,
 		// without a restart.
-		WatchesMetadata(&corev1.Namespace{}, r.wakeOn(r.objectsUsingDefaultCredentials),
+		WatchesMetadata(&corev1.Namespace{}, r.waker().on(r.objectsUsingDefaultCredentials),
 			builder.WithPredicates(predicate.NewPredicateFuncs(r.watched),
 				predicate.Or(predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		// A namespace's default deletion policy governs all its objects: their
 		// status.deletionPolicy follows a change at once.
-		WatchesMetadata(&corev1.Namespace{}, r.wakeOn(r.objectsInNamespace),
+		WatchesMetadata(&corev1.Namespace{}, r.waker().on(r.objectsInNamespace),
 			builder.WithPredicates(predicate.NewPredicateFuncs(r.watched), annotationChanged(codatv1.AnnotationDefaultDeletionPolicy))).
 		// A CodatCompany that gets its company (or goes) wakes the connections that name it.
 		WatchesRawSource(source.Kind(mgr.GetCache(), &codatv1.CodatCompany{}, r.companyEvents())).
@@ -105,8 +104,8 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager, opts controller.Optio
 // wakes the objects it kept from adopting its connection (AlreadyOwned).
 func (r *Reconciler) objectEvents() handler.TypedEventHandler[*codatv1.CodatConnection, reconcile.Request] {
 	return handler.TypedFuncs[*codatv1.CodatConnection, reconcile.Request]{
-		CreateFunc: func(_ context.Context, e event.TypedCreateEvent[*codatv1.CodatConnection], _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			r.wakeOrList(e.IsInInitialList, nameOf(e.Object))
+		CreateFunc: func(_ context.Context, e event.TypedCreateEvent[*codatv1.CodatConnection], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			r.waker().wakeOrList(q, e.IsInInitialList, nameOf(e.Object))
 		},
 		UpdateFunc: func(_ context.Context, e event.TypedUpdateEvent[*codatv1.CodatConnection], _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			if changedByUser(e.ObjectOld, e.ObjectNew) {
@@ -115,8 +114,8 @@ func (r *Reconciler) objectEvents() handler.TypedEventHandler[*codatv1.CodatConn
 		},
 		DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[*codatv1.CodatConnection], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			q.Add(reconcile.Request{NamespacedName: nameOf(e.Object)}) // to forget it
-			for _, req := range r.adopting(ctx, e.Object.Status.ConnectionID) {
-				r.Pacer.Wake(req.NamespacedName, pacer.Work)
+			for _, name := range r.adopting(ctx, e.Object.Status.ConnectionID) {
+				r.Pacer.Wake(name, pacer.Work)
 			}
 		},
 		GenericFunc: func(_ context.Context, e event.TypedGenericEvent[*codatv1.CodatConnection], _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
@@ -125,38 +124,16 @@ func (r *Reconciler) objectEvents() handler.TypedEventHandler[*codatv1.CodatConn
 	}
 }
 
-// wakeOn turns events of objects the reconciler reads (Secrets, Namespaces)
-// into looks at the CodatConnections that read them.
-func (r *Reconciler) wakeOn(objects func(context.Context, client.Object) []reconcile.Request) handler.TypedEventHandler[client.Object, reconcile.Request] {
-	wake := func(ctx context.Context, o client.Object, initial bool) {
-		for _, req := range objects(ctx, o) {
-			r.wakeOrList(initial, req.NamespacedName)
+func (r *Reconciler) waker() waker { return waker{pacer: r.Pacer} }
+
+func namesOfConnections(items []codatv1.CodatConnection, match func(*codatv1.CodatConnection) bool) []types.NamespacedName {
+	var names []types.NamespacedName
+	for i := range items {
+		if match(&items[i]) {
+			names = append(names, nameOf(&items[i]))
 		}
 	}
-	return handler.TypedFuncs[client.Object, reconcile.Request]{
-		CreateFunc: func(ctx context.Context, e event.TypedCreateEvent[client.Object], _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			wake(ctx, e.Object, e.IsInInitialList)
-		},
-		UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[client.Object], _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			wake(ctx, e.ObjectNew, false)
-		},
-		DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[client.Object], _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			wake(ctx, e.Object, false)
-		},
-	}
-}
-
-// wakeOrList wakes the object, unless the event is part of the initial list
-// after a start: that adds it with controller-runtime's low priority, and the
-// pacer spreads the polls of settled objects instead of making them at once.
-func (r *Reconciler) wakeOrList(initial bool, name types.NamespacedName) {
-	if !initial {
-		r.Pacer.Wake(name, pacer.Work)
-		return
-	}
-	if r.queue != nil {
-		r.queue.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(handler.LowPriority)}, reconcile.Request{NamespacedName: name})
-	}
+	return names
 }
 
 func connectionIDOf(o client.Object) []string {
@@ -176,27 +153,27 @@ func companyRefOf(o client.Object) []string {
 // companyEvents wakes the connections that name a CodatCompany when its company in Codat is
 // known, changes or goes with the object: all a connection reads of it.
 func (r *Reconciler) companyEvents() handler.TypedEventHandler[*codatv1.CodatCompany, reconcile.Request] {
-	wake := func(ctx context.Context, c *codatv1.CodatCompany, initial bool) {
+	wake := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], c *codatv1.CodatCompany, initial bool) {
 		var list codatv1.CodatConnectionList
 		if err := r.Client.List(ctx, &list, client.InNamespace(c.Namespace), client.MatchingFields{indexCompanyRef: c.Name}, client.UnsafeDisableDeepCopy); err != nil {
 			log.FromContext(ctx).Error(err, "listing the CodatConnections that name a CodatCompany")
 			return
 		}
 		for i := range list.Items {
-			r.wakeOrList(initial, nameOf(&list.Items[i]))
+			r.waker().wakeOrList(q, initial, nameOf(&list.Items[i]))
 		}
 	}
 	return handler.TypedFuncs[*codatv1.CodatCompany, reconcile.Request]{
-		CreateFunc: func(ctx context.Context, e event.TypedCreateEvent[*codatv1.CodatCompany], _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			wake(ctx, e.Object, e.IsInInitialList)
+		CreateFunc: func(ctx context.Context, e event.TypedCreateEvent[*codatv1.CodatCompany], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			wake(ctx, q, e.Object, e.IsInInitialList)
 		},
-		UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[*codatv1.CodatCompany], _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[*codatv1.CodatCompany], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			if e.ObjectOld.Status.CompanyID != e.ObjectNew.Status.CompanyID {
-				wake(ctx, e.ObjectNew, false)
+				wake(ctx, q, e.ObjectNew, false)
 			}
 		},
-		DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[*codatv1.CodatCompany], _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			wake(ctx, e.Object, false)
+		DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[*codatv1.CodatCompany], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			wake(ctx, q, e.Object, false)
 		},
 	}
 }
@@ -210,7 +187,7 @@ func adoptedConnection(o client.Object) []string {
 
 // adopting lists the objects that adopt the connection: when its owner goes,
 // one of them may now take it.
-func (r *Reconciler) adopting(ctx context.Context, connectionID string) []reconcile.Request {
+func (r *Reconciler) adopting(ctx context.Context, connectionID string) []types.NamespacedName {
 	if connectionID == "" {
 		return nil
 	}
@@ -219,11 +196,7 @@ func (r *Reconciler) adopting(ctx context.Context, connectionID string) []reconc
 		log.FromContext(ctx).Error(err, "listing the CodatConnections that adopt a connection")
 		return nil
 	}
-	requests := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		requests = append(requests, reconcile.Request{NamespacedName: nameOf(&list.Items[i])})
-	}
-	return requests
+	return namesOfConnections(list.Items, func(*codatv1.CodatConnection) bool { return true })
 }
 
 func secretRefs(o client.Object) []string {
@@ -241,17 +214,14 @@ func secretRefs(o client.Object) []string {
 // objectsReadingSecret maps a Secret to the CodatConnections that read it,
 // and a Secret named as an object's link URL Secret to that object: a
 // foreign Secret in the way (LinkURLSecretConflict) heals once it goes.
-func (r *Reconciler) objectsReadingSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+func (r *Reconciler) objectsReadingSecret(ctx context.Context, secret client.Object) []types.NamespacedName {
 	var list codatv1.CodatConnectionList
 	if err := r.Client.List(ctx, &list, client.InNamespace(secret.GetNamespace()),
 		client.MatchingFields{indexSecretRefs: secret.GetName()}); err != nil {
 		log.FromContext(ctx).Error(err, "listing the CodatConnections that read a Secret")
 		return nil
 	}
-	requests := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		requests = append(requests, reconcile.Request{NamespacedName: nameOf(&list.Items[i])})
-	}
+	requests := namesOfConnections(list.Items, func(*codatv1.CodatConnection) bool { return true })
 	if r.Credentials.APIKey == "" && r.Credentials.Secret == (types.NamespacedName{Namespace: secret.GetNamespace(), Name: secret.GetName()}) {
 		requests = append(requests, r.usingDefaultCredentials(ctx)...)
 	}
@@ -259,7 +229,7 @@ func (r *Reconciler) objectsReadingSecret(ctx context.Context, secret client.Obj
 		// Names shortened with a digest (objects named near the limit) are not mapped back.
 		name := types.NamespacedName{Namespace: secret.GetNamespace(), Name: owner}
 		if err := r.Client.Get(ctx, name, &codatv1.CodatConnection{}); err == nil {
-			requests = append(requests, reconcile.Request{NamespacedName: name})
+			requests = append(requests, name)
 		}
 	}
 	return requests
@@ -267,19 +237,13 @@ func (r *Reconciler) objectsReadingSecret(ctx context.Context, secret client.Obj
 
 // usingDefaultCredentials lists the objects (of the given namespaces, or all) that use the
 // operator's default credentials.
-func (r *Reconciler) usingDefaultCredentials(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
+func (r *Reconciler) usingDefaultCredentials(ctx context.Context, opts ...client.ListOption) []types.NamespacedName {
 	var list codatv1.CodatConnectionList
 	if err := r.Client.List(ctx, &list, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
 		log.FromContext(ctx).Error(err, "listing the CodatConnections that use the default credentials")
 		return nil
 	}
-	var requests []reconcile.Request
-	for i := range list.Items {
-		if list.Items[i].Spec.CredentialsRef == nil {
-			requests = append(requests, reconcile.Request{NamespacedName: nameOf(&list.Items[i])})
-		}
-	}
-	return requests
+	return namesOfConnections(list.Items, func(o *codatv1.CodatConnection) bool { return o.Spec.CredentialsRef == nil })
 }
 
 // watched says whether the manager watches the namespace's objects.
@@ -289,7 +253,7 @@ func (r *Reconciler) watched(ns client.Object) bool {
 
 // objectsUsingDefaultCredentials maps a Namespace to its CodatConnections
 // that use the default credentials: those its grant and annotations govern.
-func (r *Reconciler) objectsUsingDefaultCredentials(ctx context.Context, ns client.Object) []reconcile.Request {
+func (r *Reconciler) objectsUsingDefaultCredentials(ctx context.Context, ns client.Object) []types.NamespacedName {
 	if !r.Credentials.Configured() {
 		return nil
 	}
@@ -297,17 +261,13 @@ func (r *Reconciler) objectsUsingDefaultCredentials(ctx context.Context, ns clie
 }
 
 // objectsInNamespace maps a Namespace to all its CodatConnections.
-func (r *Reconciler) objectsInNamespace(ctx context.Context, ns client.Object) []reconcile.Request {
+func (r *Reconciler) objectsInNamespace(ctx context.Context, ns client.Object) []types.NamespacedName {
 	var list codatv1.CodatConnectionList
 	if err := r.Client.List(ctx, &list, client.InNamespace(ns.GetName()), client.UnsafeDisableDeepCopy); err != nil {
 		log.FromContext(ctx).Error(err, "listing the CodatConnections of a namespace")
 		return nil
 	}
-	requests := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		requests = append(requests, reconcile.Request{NamespacedName: nameOf(&list.Items[i])})
-	}
-	return requests
+	return namesOfConnections(list.Items, func(*codatv1.CodatConnection) bool { return true })
 }
 
 // annotationChanged lets through updates that change one annotation.
