@@ -59,16 +59,16 @@ func getCompany(t *testing.T, r *rig.Rig, name string) *codatv1.CodatCompany {
 	return o
 }
 
-// waitCompany polls the object until ok.
-func waitCompany(t *testing.T, r *rig.Rig, name, what string, ok func(*codatv1.CodatCompany) bool) *codatv1.CodatCompany {
+// waitWayne polls the CodatCompany wayne until ok.
+func waitWayne(t *testing.T, r *rig.Rig, what string, ok func(*codatv1.CodatCompany) bool) *codatv1.CodatCompany {
 	t.Helper()
 	var last *codatv1.CodatCompany
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if last = getCompany(t, r, name); ok(last) {
+		if last = getCompany(t, r, "wayne"); ok(last) {
 			return last
 		}
 	}
-	t.Fatalf("%s never became %s; status %+v", name, what, last.Status)
+	t.Fatalf("wayne never became %s; status %+v", what, last.Status)
 	return nil
 }
 
@@ -98,14 +98,14 @@ func TestDriftIsPutBack(t *testing.T) {
 	r := rig.New(t, env, k8s, rig.Options{Intervals: controller.Intervals{PendingAuth: time.Second, Settled: time.Second,
 		BackoffBase: 200 * time.Millisecond, BackoffMax: time.Second}})
 	createCompany(t, r, "wayne", nil)
-	id := waitCompany(t, r, "wayne", "applied", applied).Status.CompanyID
+	id := waitWayne(t, r, "applied", applied).Status.CompanyID
 
 	o := getCompany(t, r, "wayne")
 	o.Spec.Description = ptr.To("Applied for invoice finance")
 	if err := k8s.Update(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}
-	waitCompany(t, r, "wayne", "applied again", applied)
+	waitWayne(t, r, "applied again", applied)
 	if c, _ := r.Sim.Company(id); c.Description != "Applied for invoice finance" {
 		t.Fatalf("Codat's description %q after the spec changed", c.Description)
 	}
@@ -149,7 +149,7 @@ func TestACompanyDeletedInCodatIsCreatedAnew(t *testing.T) {
 	t.Parallel()
 	r := rig.New(t, env, k8s, rig.Options{Webhooks: true, Intervals: slow})
 	createCompany(t, r, "wayne", nil)
-	old := waitCompany(t, r, "wayne", "applied", applied).Status.CompanyID
+	old := waitWayne(t, r, "applied", applied).Status.CompanyID
 	r.CreateWith("wayne-xero", func(o *codatv1.CodatConnection) {
 		o.Spec.CompanyID, o.Spec.CompanyRef = "", &codatv1.CodatCompanyReference{Name: "wayne"}
 	})
@@ -158,7 +158,7 @@ func TestACompanyDeletedInCodatIsCreatedAnew(t *testing.T) {
 	if err := r.Sim.DeleteCompany(old); err != nil {
 		t.Fatal(err)
 	}
-	renewed := waitCompany(t, r, "wayne", "a new company", func(o *codatv1.CodatCompany) bool {
+	renewed := waitWayne(t, r, "a new company", func(o *codatv1.CodatCompany) bool {
 		return applied(o) && o.Status.CompanyID != old
 	})
 	conn := r.WaitFor("wayne-xero", "in the new company", 15*time.Second, func(o *codatv1.CodatConnection) bool {
