@@ -102,6 +102,10 @@ type account struct {
 	used int
 	// rate is the steady polls per second of the tracked objects; extra their early polls.
 	rate, extra float64
+	// tracked counts the objects that poll with the key; lastUsed is the last time the key was in use
+	// (Codat answered for it, or its last object left it).
+	tracked  int
+	lastUsed time.Time
 	// announced is the plan subscribers last heard of.
 	announced Plan
 }
@@ -147,6 +151,7 @@ func (b *Budget) Observe(key string, limit, remaining int, reset time.Time) {
 			if p.key == key {
 				a.rate += p.rate
 				a.extra += p.extra
+				a.tracked++
 			}
 		}
 	case !reset.IsZero() && !reset.Equal(a.reset):
@@ -166,6 +171,7 @@ func (b *Budget) Observe(key string, limit, remaining int, reset time.Time) {
 		a.reset = reset
 	}
 	a.used++
+	a.lastUsed = b.opts.Now()
 }
 
 // Track records what an object would ask of key until the reset, so that the plan knows the load.
@@ -182,6 +188,7 @@ func (b *Budget) Track(object, key string, d Demand) {
 	if a := b.accounts[key]; a != nil {
 		a.rate += p.rate
 		a.extra += p.extra
+		a.tracked++
 	}
 }
 
@@ -207,6 +214,9 @@ func (b *Budget) forgetLocked(object string) {
 	if a := b.accounts[p.key]; a != nil {
 		a.rate = math.Max(0, a.rate-p.rate)
 		a.extra = math.Max(0, a.extra-p.extra)
+		if a.tracked--; a.tracked == 0 {
+			a.lastUsed = b.opts.Now()
+		}
 	}
 }
 

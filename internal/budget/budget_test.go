@@ -344,3 +344,58 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("projected %v polls a day, want within the share of 500", p)
 	}
 }
+
+// After a key rotation the old key's series leave the metrics once no object polls with it and
+// Codat has not answered for it within UnusedKeyTTL; a key still in use stays however quiet.
+func TestMetricsForgetARotatedKey(t *testing.T) {
+	c := &clock{t: midnight}
+	b := New(Options{Now: c.now})
+	reg := prometheus.NewRegistry()
+	if err := b.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	keys := func() map[string]bool {
+		t.Helper()
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, f := range families {
+			for _, m := range f.GetMetric() {
+				seen[m.GetLabel()[0].GetValue()] = true
+			}
+		}
+		return seen
+	}
+	reset := midnight.Add(24 * time.Hour)
+	b.Observe("old", 1000, 999, reset)
+	b.Track("a", "old", Demand{Every: 10 * time.Minute})
+	b.Track("b", "old", Demand{Every: 10 * time.Minute})
+
+	c.t = c.t.Add(2 * UnusedKeyTTL) // quiet, but still used by a and b
+	if got := keys(); !got["old"] {
+		t.Fatalf("a key two objects poll with left the metrics: %v", got)
+	}
+
+	// The Secret now holds a new key: each object tracks it at its next pass.
+	b.Observe("new", 1000, 998, reset)
+	b.Track("a", "new", Demand{Every: 10 * time.Minute})
+	if got := keys(); !got["old"] || !got["new"] {
+		t.Fatalf("mid-rotation, want both keys: %v", got)
+	}
+	b.Track("b", "new", Demand{Every: 10 * time.Minute})
+	c.t = c.t.Add(UnusedKeyTTL / 2)
+	if got := keys(); !got["old"] {
+		t.Fatalf("the old key left before UnusedKeyTTL: %v", got)
+	}
+	c.t = c.t.Add(UnusedKeyTTL) // new was answered at the rotation, more than UnusedKeyTTL ago too
+	if got := keys(); got["old"] || !got["new"] {
+		t.Fatalf("after UnusedKeyTTL unused, want only the new key: %v", got)
+	}
+	// A later answer for the old key (an object reverted to it) brings it back.
+	b.Observe("old", 1000, 900, reset)
+	if got := keys(); !got["old"] {
+		t.Fatalf("an answered key is missing: %v", got)
+	}
+}

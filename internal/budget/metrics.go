@@ -2,6 +2,7 @@ package budget
 
 import (
 	"math"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -28,7 +29,13 @@ var (
 		[]string{"key"}, nil)
 )
 
-// Register makes the budget's metrics part of reg; they are computed when scraped.
+// UnusedKeyTTL is how long the budget remembers an API key that no object polls with and Codat
+// has not answered for: after a key rotation the old key's series leave the metrics (and an alert
+// on its mode stops) without a restart.
+const UnusedKeyTTL = time.Hour
+
+// Register makes the budget's metrics part of reg; they are computed when scraped, and a scrape
+// forgets the keys unused for UnusedKeyTTL.
 func (b *Budget) Register(reg prometheus.Registerer) error { return reg.Register(collector{b}) }
 
 type collector struct{ b *Budget }
@@ -43,7 +50,12 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	b := c.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	now := b.opts.Now()
 	for key, a := range b.accounts {
+		if a.tracked == 0 && now.Sub(a.lastUsed) > UnusedKeyTTL {
+			delete(b.accounts, key) // a rotated-out key; a later answer starts it afresh
+			continue
+		}
 		p := b.planLocked(a)
 		// A day of steady polls at the planned intervals, and the early polls still to come.
 		projected := 0.0
