@@ -59,7 +59,7 @@ func (r *Reconciler) publishLinkURL(ctx context.Context, obj *codatv1.CodatConne
 	}
 	sum := sha256.Sum256([]byte(url))
 	digest := hex.EncodeToString(sum[:])
-	name := linkURLSecretName(obj)
+	name := LinkURLSecretName(obj.Name)
 	key := types.NamespacedName{Namespace: obj.Namespace, Name: name}
 
 	current := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}}
@@ -139,16 +139,16 @@ func (r *Reconciler) deleteLinkURLSecret(ctx context.Context, obj *codatv1.Codat
 	return client.IgnoreNotFound(r.Client.Delete(ctx, secret, client.Preconditions{UID: &current.UID}))
 }
 
-// linkURLSecretName is the object's name with a suffix, shortened with a digest of the
-// name when it would be longer than a Secret's name may be.
-func linkURLSecretName(obj *codatv1.CodatConnection) string {
+// LinkURLSecretName names the Secret an object's link URL goes to: the object's name with a
+// suffix, shortened with a digest of the name when it would be longer than a Secret's name may be.
+func LinkURLSecretName(object string) string {
 	const maxName = 253
-	name := obj.Name + codatv1.LinkURLSecretSuffix
+	name := object + codatv1.LinkURLSecretSuffix
 	if len(name) <= maxName {
 		return name
 	}
-	sum := sha256.Sum256([]byte(obj.Name))
+	sum := sha256.Sum256([]byte(object))
 	tag := "-" + hex.EncodeToString(sum[:4])
-	prefix := strings.TrimRight(obj.Name[:maxName-len(codatv1.LinkURLSecretSuffix)-len(tag)], ".-")
+	prefix := strings.TrimRight(object[:maxName-len(codatv1.LinkURLSecretSuffix)-len(tag)], ".-")
 	return prefix + tag + codatv1.LinkURLSecretSuffix
 }

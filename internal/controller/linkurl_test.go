@@ -104,11 +104,11 @@ func TestLinkURLInStatus(t *testing.T) {
 
 func TestLinkURLSecretName(t *testing.T) {
 	long := strings.Repeat("a", 240) + ".b"
-	got := linkURLSecretName(object(long))
+	got := LinkURLSecretName(long)
 	if len(got) > 253 || !strings.HasSuffix(got, codatv1.LinkURLSecretSuffix) || strings.Contains(got, ".-") {
 		t.Fatalf("name %q (%d characters)", got, len(got))
 	}
-	if got := linkURLSecretName(object("acme")); got != "acme-codat-link" {
+	if got := LinkURLSecretName("acme"); got != "acme-codat-link" {
 		t.Fatalf("name %q", got)
 	}
 }

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -225,15 +226,45 @@ func (r *Reconciler) objectsReadingSecret(ctx context.Context, secret client.Obj
 	if r.Credentials.APIKey == "" && r.Credentials.Secret == (types.NamespacedName{Namespace: secret.GetNamespace(), Name: secret.GetName()}) {
 		requests = append(requests, r.usingDefaultCredentials(ctx)...)
 	}
-	if owner, ok := strings.CutSuffix(secret.GetName(), codatv1.LinkURLSecretSuffix); ok && r.LinkURLs == LinkURLsInSecret {
-		// Names shortened with a digest (objects named near the limit) are not mapped back.
-		name := types.NamespacedName{Namespace: secret.GetNamespace(), Name: owner}
-		if err := r.Client.Get(ctx, name, &codatv1.CodatConnection{}); err == nil {
-			requests = append(requests, name)
+	if r.LinkURLs == LinkURLsInSecret {
+		if owner, ok := r.linkURLSecretOwner(ctx, secret); ok {
+			requests = append(requests, owner)
 		}
 	}
 	return requests
 }
+
+// linkURLSecretOwner finds the object whose link URL Secret has the Secret's name: the name
+// without its suffix, or, for a name shortened with a digest, the object of the namespace it
+// was shortened from.
+func (r *Reconciler) linkURLSecretOwner(ctx context.Context, secret client.Object) (types.NamespacedName, bool) {
+	owner, ok := strings.CutSuffix(secret.GetName(), codatv1.LinkURLSecretSuffix)
+	if !ok {
+		return types.NamespacedName{}, false
+	}
+	name := types.NamespacedName{Namespace: secret.GetNamespace(), Name: owner}
+	if err := r.Client.Get(ctx, name, &codatv1.CodatConnection{}); err == nil {
+		return name, true
+	}
+	if !shortenedLinkURLSecretName.MatchString(secret.GetName()) {
+		return types.NamespacedName{}, false
+	}
+	var list codatv1.CodatConnectionList
+	if err := r.Client.List(ctx, &list, client.InNamespace(secret.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
+		log.FromContext(ctx).Error(err, "listing the CodatConnections to find a link URL Secret's owner")
+		return types.NamespacedName{}, false
+	}
+	for i := range list.Items {
+		if LinkURLSecretName(list.Items[i].Name) == secret.GetName() {
+			return client.ObjectKeyFromObject(&list.Items[i]), true
+		}
+	}
+	return types.NamespacedName{}, false
+}
+
+// shortenedLinkURLSecretName matches the names LinkURLSecretName shortens: only those
+// Secrets cost a list of the namespace's objects.
+var shortenedLinkURLSecretName = regexp.MustCompile(`-[0-9a-f]{8}` + regexp.QuoteMeta(codatv1.LinkURLSecretSuffix) + `$`)
 
 // usingDefaultCredentials lists the objects (of the given namespaces, or all) that use the
 // operator's default credentials.

@@ -246,24 +246,26 @@ func TestTheOperatorsOwnChangesAreNotOutsideChanges(t *testing.T) {
 // that owned a connection another object adopts is deleted.
 func TestStallsHealWhenTheClusterIsFixed(t *testing.T) {
 	t.Parallel()
-	t.Run("LinkURLSecretConflict", func(t *testing.T) {
-		t.Parallel()
-		r := rig.New(t, env, k8s, rig.Options{Webhooks: true, Intervals: slow, LinkURLs: controller.LinkURLsInSecret})
-		theirs := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: r.NS, Name: "acme" + codatv1.LinkURLSecretSuffix},
-			StringData: map[string]string{"note": "someone else's"}}
-		if err := k8s.Create(context.Background(), theirs); err != nil {
-			t.Fatal(err)
-		}
-		r.Create("acme")
-		r.WaitFor("acme", "Stalled LinkURLSecretConflict", 10*time.Second, stalledBy(codatv1.ReasonLinkURLSecretConflict))
-		if err := k8s.Delete(context.Background(), theirs); err != nil {
-			t.Fatal(err)
-		}
-		o := r.WaitReady("acme", codatv1.ReasonAwaitingAuthorization, 10*time.Second)
-		if o.Status.LinkURLSecret != theirs.Name || meta.IsStatusConditionTrue(o.Status.Conditions, codatv1.ConditionStalled) {
-			t.Fatalf("after the foreign Secret went: linkUrlSecret %q, conditions %+v", o.Status.LinkURLSecret, o.Status.Conditions)
-		}
-	})
+	for _, name := range []string{"acme", strings.Repeat("a", 250)} { // the long one's Secret name is shortened with a digest
+		t.Run(fmt.Sprintf("LinkURLSecretConflict/%d characters", len(name)), func(t *testing.T) {
+			t.Parallel()
+			r := rig.New(t, env, k8s, rig.Options{Webhooks: true, Intervals: slow, LinkURLs: controller.LinkURLsInSecret})
+			theirs := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: r.NS, Name: controller.LinkURLSecretName(name)},
+				StringData: map[string]string{"note": "someone else's"}}
+			if err := k8s.Create(context.Background(), theirs); err != nil {
+				t.Fatal(err)
+			}
+			r.Create(name)
+			r.WaitFor(name, "Stalled LinkURLSecretConflict", 10*time.Second, stalledBy(codatv1.ReasonLinkURLSecretConflict))
+			if err := k8s.Delete(context.Background(), theirs); err != nil {
+				t.Fatal(err)
+			}
+			o := r.WaitReady(name, codatv1.ReasonAwaitingAuthorization, 10*time.Second)
+			if o.Status.LinkURLSecret != theirs.Name || meta.IsStatusConditionTrue(o.Status.Conditions, codatv1.ConditionStalled) {
+				t.Fatalf("after the foreign Secret went: linkUrlSecret %q, conditions %+v", o.Status.LinkURLSecret, o.Status.Conditions)
+			}
+		})
+	}
 	t.Run("AlreadyOwned", func(t *testing.T) {
 		t.Parallel()
 		r := rig.New(t, env, k8s, rig.Options{Webhooks: true, Intervals: slow})
