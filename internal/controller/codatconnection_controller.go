@@ -116,7 +116,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, nil
 	case err != nil:
 		log.FromContext(ctx).Error(err, "reading the object")
-		return requeue(pacer.Next{Requeue: true, After: r.Intervals.BackoffBase, Urgency: pacer.Work}), nil
+		return requeue(r.Pacer.End(name, pacer.Outcome{Result: pacer.Failed, Working: true})), nil
 	}
 	if skip, after := r.Pacer.Begin(name, factsOf(obj)); skip {
 		return requeue(pacer.Next{Requeue: true, After: after, Urgency: pacer.Poll}), nil
