@@ -214,7 +214,8 @@ func (b *Budget) forgetLocked(object string) {
 	if a := b.accounts[p.key]; a != nil {
 		a.rate = math.Max(0, a.rate-p.rate)
 		a.extra = math.Max(0, a.extra-p.extra)
-		if a.tracked--; a.tracked == 0 {
+		a.tracked--
+		if a.tracked == 0 {
 			a.lastUsed = b.opts.Now()
 		}
 	}
