@@ -118,8 +118,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		log.FromContext(ctx).Error(err, "reading the object")
 		return requeue(r.Pacer.End(name, pacer.Outcome{Result: pacer.Failed, Working: true})), nil
 	}
-	if skip, after := r.Pacer.Begin(name, factsOf(obj)); skip {
-		return requeue(pacer.Next{Requeue: true, After: after, Urgency: pacer.Poll}), nil
+	if skip, next := r.Pacer.Begin(name, factsOf(obj)); skip {
+		return requeue(next), nil
 	}
 	if obj.Status.ConnectionID == "" {
 		// A pass that may create or recover a connection runs alone among

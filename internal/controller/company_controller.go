@@ -81,8 +81,8 @@ func (r *CompanyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		log.FromContext(ctx).Error(err, "reading the object")
 		return requeue(r.Pacer.End(name, pacer.Outcome{Result: pacer.Failed, Working: true})), nil
 	}
-	if skip, after := r.Pacer.Begin(name, companyFacts(obj)); skip {
-		return requeue(pacer.Next{Requeue: true, After: after, Urgency: pacer.Poll}), nil
+	if skip, next := r.Pacer.Begin(name, companyFacts(obj)); skip {
+		return requeue(next), nil
 	}
 	p := &companyPass{r: r, obj: obj, before: *obj.Status.DeepCopy()}
 	p.run(ctx)

@@ -299,11 +299,11 @@ type Facts struct {
 	Connection   string
 }
 
-// Begin is asked at the start of a pass. It says to skip the pass (and come back after the
-// returned delay) when it is a routine look whose poll is not due: a look asked for before a
+// Begin is asked at the start of a pass. It says to skip the pass (and look again as next says)
+// when it is a routine look whose poll is not due: a look asked for before a
 // change of plan moved the poll later, or the first look after a start, which spreads the polls
 // of settled objects over their interval instead of making them all at once.
-func (p *Pacer) Begin(name types.NamespacedName, f Facts) (skip bool, after time.Duration) {
+func (p *Pacer) Begin(name types.NamespacedName, f Facts) (skip bool, next Next) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
@@ -322,11 +322,11 @@ func (p *Pacer) Begin(name types.NamespacedName, f Facts) (skip bool, after time
 			o.due = now.Add(time.Duration(o.spread*float64(interval)) + 1)
 		}
 		if o.due.After(now) {
-			return true, o.due.Sub(now)
+			return true, Next{Requeue: true, After: o.due.Sub(now), Urgency: Poll}
 		}
 	}
 	o.inflight, o.heard = true, nil
-	return false, 0
+	return false, Next{}
 }
 
 // Allow says whether the object's pass, with the API key, may call Codat now, and else what holds

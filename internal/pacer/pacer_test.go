@@ -59,8 +59,8 @@ func name(n string) types.NamespacedName { return types.NamespacedName{Namespace
 // pass runs one pass of the object that the pacer lets through, and ends it with out.
 func (w *world) pass(n string, out Outcome) Next {
 	w.t.Helper()
-	if skip, after := w.p.Begin(name(n), Facts{Company: "c"}); skip {
-		w.t.Fatalf("%s: Begin skipped the pass (after %s)", n, after)
+	if skip, later := w.p.Begin(name(n), Facts{Company: "c"}); skip {
+		w.t.Fatalf("%s: Begin skipped the pass (after %s)", n, later.After)
 	}
 	return w.p.End(name(n), out)
 }
@@ -164,9 +164,10 @@ func TestFailuresBackOff(t *testing.T) {
 func TestBeginLooksWhenDue(t *testing.T) {
 	w := newWorld(t, nil)
 	routine := Facts{Routine: true, Company: "c", Connection: "conn-1"}
-	skip, after := w.p.Begin(name("restarted"), routine)
-	if !skip || after != jittered(10*time.Minute)/2+1 {
-		t.Fatalf("first look after a start: skip %t after %s, want the poll spread to half its interval", skip, after)
+	skip, later := w.p.Begin(name("restarted"), routine)
+	after := later.After
+	if !skip || after != jittered(10*time.Minute)/2+1 || later.Urgency != Poll || !later.Requeue {
+		t.Fatalf("first look after a start: skip %t, %+v; want a poll spread to half its interval", skip, later)
 	}
 	w.now = w.now.Add(after)
 	if skip, _ := w.p.Begin(name("restarted"), routine); skip {
@@ -174,8 +175,8 @@ func TestBeginLooksWhenDue(t *testing.T) {
 	}
 	next := w.p.End(name("restarted"), Outcome{Result: Realized, Key: key})
 	w.now = w.now.Add(time.Minute)
-	if skip, after := w.p.Begin(name("restarted"), routine); !skip || after != next.After-time.Minute {
-		t.Fatalf("a look a minute after the poll: skip %t, after %s; want the rest of %s", skip, after, next.After)
+	if skip, later := w.p.Begin(name("restarted"), routine); !skip || later.After != next.After-time.Minute {
+		t.Fatalf("a look a minute after the poll: skip %t, after %s; want the rest of %s", skip, later.After, next.After)
 	}
 	w.p.Wake(name("restarted"), Work)
 	if skip, _ := w.p.Begin(name("restarted"), routine); skip {
@@ -334,8 +335,8 @@ func TestReplanMovesOnlyThePollsThatMustMove(t *testing.T) {
 		t.Fatalf("a tighter plan asked for %v", got)
 	}
 	w.now = w.now.Add(normal.After)
-	if skip, after := w.p.Begin(name("normal"), Facts{Routine: true}); !skip || after <= 0 {
-		t.Fatalf("the look asked for before the plan tightened: skip %t after %s, want skipped until the stretched poll", skip, after)
+	if skip, later := w.p.Begin(name("normal"), Facts{Routine: true}); !skip || later.After <= 0 {
+		t.Fatalf("the look asked for before the plan tightened: skip %t after %s, want skipped until the stretched poll", skip, later.After)
 	}
 }
 
