@@ -62,9 +62,9 @@ func TestAdminAPI(t *testing.T) {
 
 	// Faults as JSON, with durations as strings.
 	faults := decode[codatsim.Faults](t, expect("PUT", "/_sim/faults",
-		`{"latency":"1ms","errorRate":{"get-connection":0.5},"errorStatus":503,"rateLimitNext":1,"retryAfter":"2s","quota":100,"quotaWindow":"1h","loseCreateResponseNext":1}`, 200))
+		`{"latency":"1ms","errorRate":{"get-connection":0.5},"errorStatus":503,"rateLimitNext":1,"retryAfter":"2s","quota":100,"quotaWindow":"1h","quotaUsed":3,"loseCreateResponseNext":1}`, 200))
 	want := codatsim.Faults{Latency: time.Millisecond, ErrorRate: map[string]float64{"get-connection": 0.5}, ErrorStatus: 503,
-		RateLimitNext: 1, RetryAfter: 2 * time.Second, Quota: 100, QuotaWindow: time.Hour, LoseCreateResponseNext: 1}
+		RateLimitNext: 1, RetryAfter: 2 * time.Second, Quota: 100, QuotaWindow: time.Hour, QuotaUsed: 3, LoseCreateResponseNext: 1}
 	if got, _ := json.Marshal(faults); !bytes.Equal(got, mustJSON(t, want)) {
 		t.Fatalf("faults %s, want %s", got, mustJSON(t, want))
 	}

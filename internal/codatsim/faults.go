@@ -30,6 +30,10 @@ type Faults struct {
 	Quota int
 	// QuotaWindow is the length of a quota period (default 1m).
 	QuotaWindow time.Duration
+	// QuotaUsed counts that many requests of the period that setting the faults starts as already
+	// made by another application of the account, as when the user's own application spent them
+	// before the operator's next request. It needs Quota.
+	QuotaUsed int
 	// LoseCreateResponseNext makes the next N create-connection requests commit the connection and then close the
 	// TCP connection without a response: the case that causes duplicates in a careless client.
 	LoseCreateResponseNext int
@@ -74,6 +78,7 @@ type faultsJSON struct {
 	RetryAfter              string             `json:"retryAfter,omitempty"`
 	Quota                   int                `json:"quota,omitempty"`
 	QuotaWindow             string             `json:"quotaWindow,omitempty"`
+	QuotaUsed               int                `json:"quotaUsed,omitempty"`
 	LoseCreateResponseNext  int                `json:"loseCreateResponseNext,omitempty"`
 	LoseCreateResponseRate  float64            `json:"loseCreateResponseRate,omitempty"`
 	LoseCreateCompanyNext   int                `json:"loseCreateCompanyResponseNext,omitempty"`
@@ -101,7 +106,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 	return json.Marshal(faultsJSON{
 		Latency: durationString(f.Latency), ErrorRate: f.ErrorRate, ErrorStatus: f.ErrorStatus,
 		RateLimitRate: f.RateLimitRate, RateLimitNext: f.RateLimitNext,
-		RetryAfter: durationString(f.RetryAfter), Quota: f.Quota, QuotaWindow: durationString(f.QuotaWindow),
+		RetryAfter: durationString(f.RetryAfter), Quota: f.Quota, QuotaWindow: durationString(f.QuotaWindow), QuotaUsed: f.QuotaUsed,
 		LoseCreateResponseNext: f.LoseCreateResponseNext, LoseCreateResponseRate: f.LoseCreateResponseRate,
 		LoseCreateCompanyNext: f.LoseCreateCompanyResponseNext, LoseCreateCompanyRate: f.LoseCreateCompanyResponseRate,
 		BadResponseNext: f.BadResponseNext, BadResponseRate: f.BadResponseRate, BadResponseBody: f.BadResponseBody,
@@ -121,7 +126,7 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 	}
 	out := Faults{
 		ErrorRate: j.ErrorRate, ErrorStatus: j.ErrorStatus, RateLimitRate: j.RateLimitRate,
-		RateLimitNext: j.RateLimitNext, Quota: j.Quota,
+		RateLimitNext: j.RateLimitNext, Quota: j.Quota, QuotaUsed: j.QuotaUsed,
 		LoseCreateResponseNext: j.LoseCreateResponseNext, LoseCreateResponseRate: j.LoseCreateResponseRate,
 		LoseCreateCompanyResponseNext: j.LoseCreateCompanyNext, LoseCreateCompanyResponseRate: j.LoseCreateCompanyRate,
 		BadResponseNext: j.BadResponseNext, BadResponseRate: j.BadResponseRate, BadResponseBody: j.BadResponseBody,
@@ -166,7 +171,13 @@ func (f Faults) validate() error {
 	if f.ErrorStatus != 0 && (f.ErrorStatus < 400 || f.ErrorStatus > 599) {
 		return fmt.Errorf("errorStatus %d is not an HTTP error status", f.ErrorStatus)
 	}
-	if f.Latency < 0 || f.RetryAfter < 0 || f.QuotaWindow < 0 || f.Quota < 0 || f.RateLimitNext < 0 ||
+	if f.QuotaUsed > 0 && f.Quota == 0 {
+		return fmt.Errorf("quotaUsed needs quota")
+	}
+	if f.QuotaUsed > f.Quota {
+		return fmt.Errorf("quotaUsed %d is more than the quota of %d", f.QuotaUsed, f.Quota)
+	}
+	if f.Latency < 0 || f.RetryAfter < 0 || f.QuotaWindow < 0 || f.Quota < 0 || f.QuotaUsed < 0 || f.RateLimitNext < 0 ||
 		f.LoseCreateResponseNext < 0 || f.LoseCreateCompanyResponseNext < 0 || f.BadResponseNext < 0 || f.WebhookDropNext < 0 || f.WebhookMaxDelay < 0 ||
 		f.WebhookBadSignatureNext < 0 {
 		return fmt.Errorf("faults must not be negative")

@@ -546,7 +546,7 @@ func (s *Simulator) SetCompanyTags(companyID string, tags map[string]string) {
 	s.ensureCompanyLocked(companyID).tags = maps.Clone(tags)
 }
 
-// SetFaults replaces the injected faults and restarts the quota period.
+// SetFaults replaces the injected faults and restarts the quota period (with QuotaUsed spent).
 func (s *Simulator) SetFaults(f Faults) error {
 	if err := f.validate(); err != nil {
 		return err
@@ -556,6 +556,9 @@ func (s *Simulator) SetFaults(f Faults) error {
 	f.ErrorRate = cloneRates(f.ErrorRate)
 	s.faults = f.withDefaults()
 	s.resetQuotaLocked()
+	if f.Quota > 0 {
+		s.quota.used = f.QuotaUsed // this period only: the next starts unused
+	}
 	return nil
 }
 

@@ -375,6 +375,34 @@ func TestInjectedRateLimits(t *testing.T) {
 			t.Fatalf("after ResetQuota: %d", status)
 		}
 	})
+	t.Run("a quota already spent by another application", func(t *testing.T) {
+		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		var mu sync.Mutex
+		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		f := newFixture(t, codatsim.Options{Now: clock})
+		if err := f.sim.SetFaults(codatsim.Faults{Quota: 10, QuotaWindow: time.Hour, QuotaUsed: 8}); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for range 3 {
+			status, h, _ := f.do("GET", base, auth, "")
+			got = append(got, strconv.Itoa(status)+"/"+h.Get("X-Rate-Limit-Remaining"))
+		}
+		if strings.Join(got, ",") != "200/1,200/0,429/0" {
+			t.Fatalf("got %v", got)
+		}
+		mu.Lock()
+		now = now.Add(time.Hour)
+		mu.Unlock()
+		if status, h, _ := f.do("GET", base, auth, ""); status != 200 || h.Get("X-Rate-Limit-Remaining") != "9" {
+			t.Fatalf("the next window starts unspent: %d, %s left", status, h.Get("X-Rate-Limit-Remaining"))
+		}
+		for _, bad := range []codatsim.Faults{{QuotaUsed: 1}, {Quota: 5, QuotaUsed: 6}, {Quota: 5, QuotaUsed: -1}} {
+			if err := f.sim.SetFaults(bad); err == nil {
+				t.Errorf("SetFaults(%+v) accepted", bad)
+			}
+		}
+	})
 }
 
 func TestInjectedServerErrors(t *testing.T) {

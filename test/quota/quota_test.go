@@ -175,12 +175,17 @@ func TestUsedUpQuotaHoldsPollsUntilTheReset(t *testing.T) {
 	r := rig.New(t, env, k8s, rig.Options{Intervals: eager, Sim: codatsim.Options{Companies: []string{userCompany}},
 		Budget: &budget.Options{Share: 0.5, Floor: 0.1, Period: day}})
 	settle(t, r, 10, quota, day)
-	if err := r.Sim.SetFaults(codatsim.Faults{Quota: quota, QuotaWindow: day}); err != nil {
+	// A new period in which the user's application has already spent all but 20 requests, below
+	// the floor of 40. Spent all at once: spent over a second, polls in between would see the quota
+	// fall, stretch to the reset and never meet the floor, a different (and also correct) path.
+	reset := time.Now().Add(day)
+	if err := r.Sim.SetFaults(codatsim.Faults{Quota: quota, QuotaWindow: day, QuotaUsed: quota - 20}); err != nil {
 		t.Fatal(err)
 	}
-	reset := time.Now().Add(day)
-	spend(t, r, quota-20) // below the floor of 40
-	r.WaitFor("c-000", "Synced=False/QuotaLow", 5*time.Second, func(o *codatv1.CodatConnection) bool {
+	// The first poll in the new period learns it; c-000 says so at its next planned look, which
+	// a change of plan does not bring forward, and which is at most an interval past the reset
+	// of the earlier period, before this one's.
+	r.WaitFor("c-000", "Synced=False/QuotaLow", day, func(o *codatv1.CodatConnection) bool {
 		c := meta.FindStatusCondition(o.Status.Conditions, codatv1.ConditionSynced)
 		return c != nil && c.Reason == codatv1.ReasonQuotaLow
 	})
