@@ -54,9 +54,8 @@ func TestCompanyOnboarding(t *testing.T) {
 		orphan bool
 	}{{"e2e-onboard", false}, {"e2e-onboard-orphan", true}} {
 		t.Run(tc.ns, func(t *testing.T) {
-			ns := tc.ns
 			s := startSim(t)
-			newNamespace(t, ns)
+			ns := newNamespace(t, tc.ns)
 			if tc.orphan {
 				// The platform team's default for the namespace's connections; a company is Orphan
 				// unless it says Delete.
@@ -106,9 +105,8 @@ func TestCompanyOnboarding(t *testing.T) {
 // A CodatCompany whose deletion waits for the connections that use it says which, and goes once
 // they are gone, whatever the order they are deleted in.
 func TestCompanyWaitsForItsConnections(t *testing.T) {
-	const ns = "e2e-company-in-use"
 	s := startSim(t)
-	newNamespace(t, ns)
+	ns := newNamespace(t, "e2e-company-in-use")
 	startManager(t, "manager", ns, s.URL)
 	kubectl(t, "apply", "-n", ns, "-f", companySample)
 	kubectl(t, "wait", "-n", ns, "--timeout=60s", "--for=jsonpath={.status.connectionStatus}=PendingAuth", "codatconnection/wayne-trading-xero", "codatconnection/wayne-trading-plaid")
@@ -139,8 +137,8 @@ func TestCompanyWaitsForItsConnections(t *testing.T) {
 // creating them (Codat answering slowly, so that creates land after the manager died), and starts
 // it again: every object ends with exactly one company in Codat, the one carrying its UID.
 func TestCompanyCrashMidCreate(t *testing.T) {
-	const ns, n = "e2e-company-crash", 40
-	newNamespace(t, ns)
+	const n = 40
+	ns := newNamespace(t, "e2e-company-crash")
 	var yaml strings.Builder
 	for i := range n {
 		fmt.Fprintf(&yaml, "---\napiVersion: codat.io/v1alpha1\nkind: CodatCompany\nmetadata:\n  name: company-%02d\nspec:\n  name: Company %02d\n", i, i)

@@ -30,8 +30,8 @@ func TestCrashMidCreateWithFaults(t *testing.T) {
 		"errorStatus": 500}`)
 }
 
-func crashTest(t *testing.T, ns, faults string) {
-	newNamespace(t, ns)
+func crashTest(t *testing.T, base, faults string) {
+	ns := newNamespace(t, base)
 	// One company per object (distinct ids per namespace), so every create and list is checked.
 	companies := make([]string, manyObjects)
 	var yaml strings.Builder

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -252,11 +253,27 @@ func startManager(t *testing.T, name, namespace, codatURL string, extra ...strin
 	return &manager{start(t, name, filepath.Join(binDir, "manager"), append(args, extra...))}
 }
 
-// newNamespace creates a namespace with the credentials Secret for the simulator's key.
-func newNamespace(t *testing.T, name string) {
+// namespaceRuns counts the namespaces made from each base name: the control plane lives as long as
+// the test binary and cannot finish deleting a namespace, so `go test -count=N` needs new names.
+var namespaceRuns = struct {
+	sync.Mutex
+	n map[string]int
+}{n: map[string]int{}}
+
+// newNamespace creates a namespace with the credentials Secret for the simulator's key, and returns
+// its name: base the first time, base-2 the second, and so on.
+func newNamespace(t *testing.T, base string) string {
 	t.Helper()
+	namespaceRuns.Lock()
+	namespaceRuns.n[base]++
+	name := base
+	if n := namespaceRuns.n[base]; n > 1 {
+		name = fmt.Sprintf("%s-%d", base, n)
+	}
+	namespaceRuns.Unlock()
 	kubectl(t, "create", "namespace", name)
 	kubectl(t, "create", "secret", "generic", "codat-credentials", "-n", name, "--from-literal=apiKey="+apiKey)
+	return name
 }
 
 // kubectl runs kubectl against the control plane and fails the test on error.

@@ -24,8 +24,7 @@ const (
 // TestSamples applies config/samples with kubectl, checks what `kubectl get` shows, authorizes a
 // connection as the business would, unlinks it, and deletes objects under each deletion policy.
 func TestSamples(t *testing.T) {
-	const ns = "e2e-samples"
-	newNamespace(t, ns)
+	ns := newNamespace(t, "e2e-samples")
 	s := startSim(t,
 		"--company", strings.Join([]string{acmeCompany, globexCompany, initechCompany, umbrellaCompany, hooliCompany}, ","),
 		"--connection", initechCompany+":"+initechAdopted+":mqjo:Linked")
@@ -55,9 +54,9 @@ func TestSamples(t *testing.T) {
 	// every metric of the operator's own is in docs/operations.md.
 	metrics := scrapeMetrics(t, "http://"+metricsAddr+"/metrics")
 	for series, want := range map[string]float64{
-		`codat_connections{connection_status="Linked",namespace="e2e-samples",ready="True",ready_reason="Linked"}`:                      2,
-		`codat_connections{connection_status="PendingAuth",namespace="e2e-samples",ready="False",ready_reason="AwaitingAuthorization"}`: 4,
-		`codat_connections{connection_status="PendingAuth",namespace="e2e-samples",ready="True",ready_reason="Unlinked"}`:               1,
+		`codat_connections{connection_status="Linked",namespace="` + ns + `",ready="True",ready_reason="Linked"}`:                      2,
+		`codat_connections{connection_status="PendingAuth",namespace="` + ns + `",ready="False",ready_reason="AwaitingAuthorization"}`: 4,
+		`codat_connections{connection_status="PendingAuth",namespace="` + ns + `",ready="True",ready_reason="Unlinked"}`:               1,
 	} {
 		if got, ok := metrics.series[series]; !ok || got != want {
 			t.Errorf("%s = %v (exported: %v), want %v", series, got, ok, want)
