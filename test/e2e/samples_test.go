@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -51,17 +52,24 @@ func TestSamples(t *testing.T) {
 	kubectl(t, "wait", "-n", ns, "--timeout=60s", "--for=condition=Ready", "codatcompany/wayne-trading")
 
 	// The metrics count the objects by Codat's status and Ready's reason, and
-	// every metric of the operator's own is in docs/operations.md.
-	metrics := scrapeMetrics(t, "http://"+metricsAddr+"/metrics")
-	for series, want := range map[string]float64{
+	// every metric of the operator's own is in docs/operations.md. The gauges count
+	// the manager's cache, which hears of the last status write a moment after kubectl.
+	wantSeries := map[string]float64{
 		`codat_connections{connection_status="Linked",namespace="` + ns + `",ready="True",ready_reason="Linked"}`:                      2,
 		`codat_connections{connection_status="PendingAuth",namespace="` + ns + `",ready="False",ready_reason="AwaitingAuthorization"}`: 4,
 		`codat_connections{connection_status="PendingAuth",namespace="` + ns + `",ready="True",ready_reason="Unlinked"}`:               1,
-	} {
-		if got, ok := metrics.series[series]; !ok || got != want {
-			t.Errorf("%s = %v (exported: %v), want %v", series, got, ok, want)
-		}
 	}
+	var metrics exported
+	eventually(t, 10*time.Second, "the codat_connections gauges to count the samples", func() (bool, string) {
+		metrics = scrapeMetrics(t, "http://"+metricsAddr+"/metrics")
+		var wrong []string
+		for series, want := range wantSeries {
+			if got, ok := metrics.series[series]; !ok || got != want {
+				wrong = append(wrong, fmt.Sprintf("%s = %v (exported: %v), want %v", series, got, ok, want))
+			}
+		}
+		return len(wrong) == 0, strings.Join(wrong, "\n")
+	})
 	documented := documentedMetrics(t)
 	for name := range metrics.families {
 		if strings.HasPrefix(name, "codat_") && !documented[name] {

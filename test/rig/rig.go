@@ -291,6 +291,22 @@ func (r *Rig) WaitFor(name, what string, timeout time.Duration, ok func(*codatv1
 	return nil
 }
 
+// WaitMetric waits until the series with the labels has the value, for at most timeout. The gauges
+// of the objects count the manager's cache, which hears of a status write a moment after the API
+// server took it: a test that saw the write waits for the gauge too.
+func (r *Rig) WaitMetric(name string, labels map[string]string, want float64, timeout time.Duration) {
+	r.t.Helper()
+	deadline := time.Now().Add(timeout)
+	got := r.Metric(name, labels)
+	for got != want && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		got = r.Metric(name, labels)
+	}
+	if got != want {
+		r.t.Errorf("%s%v = %v, want %v (waited %s)", name, labels, got, want, timeout)
+	}
+}
+
 // WaitGone waits until the object no longer exists.
 func (r *Rig) WaitGone(name string, timeout time.Duration) {
 	r.t.Helper()
