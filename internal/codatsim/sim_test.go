@@ -329,12 +329,7 @@ func TestInjectedRateLimits(t *testing.T) {
 		if err := f.sim.SetFaults(codatsim.Faults{RateLimitNext: 2, RetryAfter: 7 * time.Second}); err != nil {
 			t.Fatal(err)
 		}
-		var got []string
-		for range 3 {
-			status, h, _ := f.do("GET", base, auth, "")
-			got = append(got, strconv.Itoa(status)+"/"+h.Get("Retry-After"))
-		}
-		if strings.Join(got, ",") != "429/7,429/7,200/" {
+		if got := f.answers(3, base, "Retry-After"); got != "429/7,429/7,200/" {
 			t.Fatalf("got %v", got)
 		}
 		if f.sim.CountStatus(codatapi.OpListConnections, 429) != 2 {
@@ -342,24 +337,15 @@ func TestInjectedRateLimits(t *testing.T) {
 		}
 	})
 	t.Run("quota runs out until reset", func(t *testing.T) {
-		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-		var mu sync.Mutex
-		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-		f := newFixture(t, codatsim.Options{Now: clock})
+		clock := newClock()
+		f := newFixture(t, codatsim.Options{Now: clock.now})
 		if err := f.sim.SetFaults(codatsim.Faults{Quota: 2, QuotaWindow: time.Hour}); err != nil {
 			t.Fatal(err)
 		}
-		var got []string
-		for range 4 {
-			status, h, _ := f.do("GET", base, auth, "")
-			got = append(got, strconv.Itoa(status)+"/"+h.Get("X-Rate-Limit-Remaining")+"/"+h.Get("Retry-After"))
-		}
-		if strings.Join(got, ",") != "200/1/,200/0/,429/0/3600,429/0/3600" {
+		if got := f.answers(4, base, "X-Rate-Limit-Remaining", "Retry-After"); got != "200/1/,200/0/,429/0/3600,429/0/3600" {
 			t.Fatalf("got %v", got)
 		}
-		mu.Lock()
-		now = now.Add(time.Hour)
-		mu.Unlock()
+		clock.advance(time.Hour)
 		if status, _, _ := f.do("GET", base, auth, ""); status != 200 {
 			t.Fatalf("after the window: %d", status)
 		}
@@ -376,24 +362,15 @@ func TestInjectedRateLimits(t *testing.T) {
 		}
 	})
 	t.Run("a quota already spent by another application", func(t *testing.T) {
-		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-		var mu sync.Mutex
-		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-		f := newFixture(t, codatsim.Options{Now: clock})
+		clock := newClock()
+		f := newFixture(t, codatsim.Options{Now: clock.now})
 		if err := f.sim.SetFaults(codatsim.Faults{Quota: 10, QuotaWindow: time.Hour, QuotaUsed: 8}); err != nil {
 			t.Fatal(err)
 		}
-		var got []string
-		for range 3 {
-			status, h, _ := f.do("GET", base, auth, "")
-			got = append(got, strconv.Itoa(status)+"/"+h.Get("X-Rate-Limit-Remaining"))
-		}
-		if strings.Join(got, ",") != "200/1,200/0,429/0" {
+		if got := f.answers(3, base, "X-Rate-Limit-Remaining"); got != "200/1,200/0,429/0" {
 			t.Fatalf("got %v", got)
 		}
-		mu.Lock()
-		now = now.Add(time.Hour)
-		mu.Unlock()
+		clock.advance(time.Hour)
 		if status, h, _ := f.do("GET", base, auth, ""); status != 200 || h.Get("X-Rate-Limit-Remaining") != "9" {
 			t.Fatalf("the next window starts unspent: %d, %s left", status, h.Get("X-Rate-Limit-Remaining"))
 		}
@@ -686,4 +663,30 @@ func TestQuotaFollowsConnectedCompanies(t *testing.T) {
 	if got := limit(); got != "2000" {
 		t.Fatalf("one company connected: limit %s, want 2000", got)
 	}
+}
+
+// clock is a settable time for the simulator, safe for its handlers to read.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *clock) advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
+
+// answers makes n GETs of path and sums up each answer as status/header/header..., joined by commas.
+func (f *fixture) answers(n int, path string, headers ...string) string {
+	var got []string
+	for range n {
+		status, h, _ := f.do("GET", path, auth, "")
+		answer := []string{strconv.Itoa(status)}
+		for _, name := range headers {
+			answer = append(answer, h.Get(name))
+		}
+		got = append(got, strings.Join(answer, "/"))
+	}
+	return strings.Join(got, ",")
 }
